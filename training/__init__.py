@@ -1,0 +1,1 @@
+"""Sequenced intermediate-task training sweeps (see issue: training)."""
