@@ -1,0 +1,47 @@
+"""The ``seqrob`` command line: one thin command per library call.
+
+Each command group lives in its own module; this module assembles them and turns
+every :class:`~seqrob.warehouse.errors.SeqrobError` into one readable line and a
+non-zero exit code (no traceback for a user's mistake).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from seqrob.cli import ingest, pending, simulate, warehouse
+from seqrob.cli._common import console_error
+from seqrob.warehouse.errors import SeqrobError
+
+app = typer.Typer(
+    name="seqrob",
+    help="Does the order of intermediate tasks really change cross-lingual accuracy "
+    "and its stability across seeds, or was it seed noise?",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ingest.register(app)
+warehouse.register(app)
+simulate.register(app)
+pending.register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``seqrob`` script."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except SeqrobError as error:
+        console_error(str(error))
+        sys.exit(error.exit_code)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except typer.Abort:
+        console_error("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        console_error("interrupted: the warehouse keeps only what was committed before")
+        sys.exit(130)

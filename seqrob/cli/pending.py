@@ -1,0 +1,41 @@
+"""Commands whose issues have not landed yet: they exist, explain themselves, and say so."""
+
+from __future__ import annotations
+
+import typer
+
+from seqrob.warehouse.errors import SeqrobError
+
+
+class NotYetAvailable(SeqrobError):
+    """A command that exists in the CLI but whose implementation has not landed."""
+
+
+def _pending(what: str) -> None:
+    raise NotYetAvailable(f"'seqrob {what}' is not yet available in this version of seqrob")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("train")
+    def train() -> None:
+        """Run a sweep (orders x seeds x methods) of sequenced intermediate-task training into the warehouse."""
+        _pending("train")
+
+    analyze = typer.Typer(help="Statistics over stored runs: does order change accuracy and across-seed variance?")
+
+    @analyze.command("significance")
+    def significance() -> None:
+        """Mixed models, paired bootstrap CIs and variance tests of order x language family."""
+        _pending("analyze significance")
+
+    app.add_typer(analyze, name="analyze")
+
+    @app.command("report")
+    def report() -> None:
+        """Render the PDF robustness report from the warehouse."""
+        _pending("report")
+
+    @app.command("demo")
+    def demo() -> None:
+        """Train the embedded default, analyse it and render the report, end to end."""
+        _pending("demo")

@@ -1,0 +1,306 @@
+"""The warehouse handle: one DuckDB file, opened once, with seqrob's verbs as methods.
+
+``Warehouse.ingest``, ``Warehouse.info`` and ``Warehouse.export`` are what the
+``seqrob ingest``, ``seqrob warehouse info`` and ``seqrob warehouse export``
+commands call; they return DataFrames. DuckDB lets one process write a file at a
+time: a second writer waits up to ``wait`` seconds, then gets
+:class:`WarehouseInUse`, never a corrupted file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from seqrob.warehouse.errors import InputError, SeqrobError, WarehouseInUse
+from seqrob.warehouse.ingest import IngestResult, ingest_source
+from seqrob.warehouse.layout import Layout
+from seqrob.warehouse.readers import Source, frame_source, open_source
+from seqrob.warehouse.schema import TABLES, ensure_schema
+
+__all__ = ["Warehouse", "default_path"]
+
+DEFAULT_FILE = "seqrob.duckdb"
+
+
+def default_path() -> Path:
+    """``$SEQROB_DB`` if set, else ``./seqrob.duckdb``."""
+    return Path(os.environ.get("SEQROB_DB") or DEFAULT_FILE)
+
+
+def _connect(path: str, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return duckdb.connect(path, read_only=read_only)
+        except duckdb.IOException as error:
+            text = str(error)
+            if "lock" not in text.lower():
+                raise SeqrobError(f"cannot open the warehouse {path}: {text.splitlines()[0]}") from None
+            if time.monotonic() >= deadline:
+                pid = re.search(r"PID (\d+)", text)
+                holder = f" (process {pid.group(1)})" if pid else ""
+                raise WarehouseInUse(
+                    f"warehouse {path} is in use by another seqrob process{holder}"
+                    " - wait for it to finish (or pass --wait SECONDS), or use another --db"
+                ) from None
+            time.sleep(0.2)
+        except duckdb.Error as error:
+            first = str(error).splitlines()[0]
+            raise SeqrobError(
+                f"cannot open the warehouse {path}: {first} - is it a DuckDB file written by this DuckDB version?"
+            ) from None
+
+
+class Warehouse:
+    """A seqrob warehouse (a DuckDB file).
+
+    Parameters
+    ----------
+    path
+        The file; ``None`` for ``$SEQROB_DB`` or ``./seqrob.duckdb``; ``":memory:"``
+        for a warehouse that lives only as long as the object.
+    read_only
+        Open without taking the write lock (several readers may share a file).
+    wait
+        Seconds to wait for another process that holds the file.
+
+    Examples
+    --------
+    >>> from seqrob.warehouse import Warehouse
+    >>> with Warehouse(":memory:") as wh:
+    ...     wh.info().runs
+    Empty DataFrame
+    ...
+    """
+
+    def __init__(self, path: str | Path | None = None, *, read_only: bool = False, wait: float = 0.0) -> None:
+        self.path = str(path) if path is not None else str(default_path())
+        if read_only and self.path != ":memory:" and not Path(self.path).exists():
+            raise SeqrobError(f"no warehouse at {self.path} - ingest, simulate or train into it first, or pass --db")
+        self.con = _connect(self.path, read_only, wait)
+        try:
+            self.schema_version = ensure_schema(self.con, path=self.path, writable=not read_only)
+        except BaseException:
+            self.con.close()
+            raise
+
+    # -- lifetime -------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the file (and its lock)."""
+        self.con.close()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Warehouse({self.path!r})"
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """All of the block or nothing: commit at the end, roll back on any error."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    # -- verbs ----------------------------------------------------------------------
+
+    def ingest(
+        self,
+        files: Iterable[str | Path],
+        *,
+        kind: str | None = None,
+        experiment: str | None = None,
+        columns: Mapping[str, str] | None = None,
+        constants: Mapping[str, str] | None = None,
+        wide: str | None = None,
+        families: str | Path | None = None,
+        replace: bool = False,
+        fmt: str | None = None,
+    ) -> pd.DataFrame:
+        """Import result files; each file is stored whole or not at all.
+
+        Parameters
+        ----------
+        files
+            CSV, Parquet or JSON Lines files in seqrob's scores or predictions format.
+            Scores files are ingested before predictions files, whatever the order given.
+        kind
+            ``"scores"`` or ``"predictions"``; by default recognised from the columns.
+        experiment
+            The experiment of every run in the files (same as ``constants={"experiment": ...}``).
+        columns
+            Canonical column -> the file's column (``{"seed": "Run"}``).
+        constants
+            Canonical column -> one value for every row (``{"task": "xnli"}``).
+        wide
+            ``"language"`` or ``"metric"`` for files with one column per language or metric.
+        families
+            A CSV of ``code,family`` (optionally ``name, genus, script``) that overrides
+            seqrob's language families.
+        replace
+            Overwrite stored scores/outcomes that differ from the file's (else an error).
+        fmt
+            ``"csv"``, ``"parquet"`` or ``"jsonl"`` when the suffix does not say.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per file: ``file, kind, rows_read, rows_stored, rows_skipped,
+            runs_added, notes``.
+
+        Raises
+        ------
+        InputError
+            Naming the file, row and column of the first problem; nothing of that file is stored.
+        """
+        constants = dict(constants or {})
+        if experiment is not None:
+            if "experiment" in constants:
+                raise InputError("experiment given twice (--experiment and --set experiment=...)", fix="keep one")
+            constants["experiment"] = experiment
+        layout = Layout(columns=dict(columns or {}), constants=constants, wide=wide, kind=kind)
+        overrides = self._overrides(families)
+        sources = [open_source(path, fmt=fmt) for path in files]
+        # Scores first, so predictions in the same call find their runs.
+        plans = [(layout.resolve(source.columns, source.name).kind, source) for source in sources]
+        plans.sort(key=lambda item: item[0] != "scores")
+        return self._ingest_sources([source for _, source in plans], layout, overrides, replace)
+
+    def ingest_frames(
+        self,
+        *,
+        scores: pd.DataFrame | None = None,
+        predictions: pd.DataFrame | None = None,
+        source: str = "frame",
+        replace: bool = False,
+        families: str | Path | None = None,
+    ) -> pd.DataFrame:
+        """Import DataFrames in seqrob's long formats (as :meth:`ingest` does files)."""
+        overrides = self._overrides(families)
+        results = []
+        if scores is not None:
+            results.append(
+                self._ingest_sources([frame_source(scores, f"{source} (scores)")], Layout(kind="scores"), overrides, replace)
+            )
+        if predictions is not None:
+            results.append(
+                self._ingest_sources(
+                    [frame_source(predictions, f"{source} (predictions)")], Layout(kind="predictions"), overrides, replace
+                )
+            )
+        return pd.concat(results, ignore_index=True) if results else _results_frame([])
+
+    def _overrides(self, families: str | Path | None) -> dict:
+        if families is None:
+            return {}
+        from seqrob.warehouse.languages import read_overrides
+
+        return read_overrides(families)
+
+    def _ingest_sources(
+        self, sources: Sequence[Source], layout: Layout, overrides: Mapping, replace: bool
+    ) -> pd.DataFrame:
+        results: list[IngestResult] = []
+        for source in sources:
+            try:
+                with self.transaction() as con:
+                    result = ingest_source(con, source, layout, replace=replace, overrides=overrides)
+                    con.execute(
+                        """INSERT INTO ingests (ingest_id, file, kind, rows_read, rows_stored, rows_skipped)
+                           SELECT coalesce(max(ingest_id), 0) + 1, ?, ?, ?, ?, ? FROM ingests""",
+                        [result.file, result.kind, result.rows_read, result.rows_stored, result.rows_skipped],
+                    )
+            except SeqrobError as error:
+                if results:  # say what did land, so the user knows what to re-run
+                    stored = ", ".join(r.file for r in results)
+                    error.args = (f"{error} (already stored, each whole: {stored})",)
+                raise
+            results.append(result)
+        return _results_frame(results)
+
+    def info(self, *, experiment: str | None = None):
+        """The stored design: experiments, orders, seeds, languages per family, missing cells.
+
+        Returns
+        -------
+        seqrob.warehouse.design.Design
+            DataFrames; see :class:`~seqrob.warehouse.design.Design`.
+        """
+        from seqrob.warehouse.design import describe
+
+        return describe(self.con, experiment=experiment)
+
+    def export(
+        self, directory: str | Path, *, tables: Sequence[str] | None = None, fmt: str = "parquet"
+    ) -> pd.DataFrame:
+        """Write warehouse tables to ``directory`` as Parquet or CSV; return ``table, path, rows``."""
+        if fmt not in ("parquet", "csv"):
+            raise InputError(f"cannot export as '{fmt}'", fix="use --format parquet or --format csv")
+        chosen = list(tables) if tables else [t for t in TABLES]
+        for name in chosen:
+            if name not in TABLES:
+                raise InputError(f"no table '{name}' in the warehouse", fix="tables are: " + ", ".join(TABLES))
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name in chosen:
+            path = out / f"{name}.{fmt}"
+            relation = self.con.table(name)
+            if fmt == "parquet":
+                relation.write_parquet(str(path))
+            else:
+                relation.write_csv(str(path), header=True)
+            written.append((name, str(path), self.con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]))
+        return pd.DataFrame(written, columns=["table", "path", "rows"])
+
+    # -- reading ----------------------------------------------------------------------
+
+    def table(self, name: str) -> pd.DataFrame:
+        """A whole warehouse table as a DataFrame."""
+        if name not in TABLES:
+            raise InputError(f"no table '{name}' in the warehouse", fix="tables are: " + ", ".join(TABLES))
+        return self.con.table(name).df()
+
+    def scores(self) -> pd.DataFrame:
+        """Scores joined with their run and language: one row per run x task x language x metric."""
+        return self.con.execute(
+            """SELECT s.run_id, r.experiment, r."order", r.seed, r.data_seed, r.method, r.model,
+                      s.task, s.language, l.family, s.metric, s.score, s.n_examples
+               FROM scores s JOIN runs r USING (run_id) LEFT JOIN languages l ON l.code = s.language
+               WHERE r.status = 'finished'
+               ORDER BY r.experiment, s.task, s.metric, r."order", r.seed, s.language"""
+        ).df()
+
+
+def _results_frame(results: Sequence[IngestResult]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "file": r.file,
+                "kind": r.kind,
+                "rows_read": r.rows_read,
+                "rows_stored": r.rows_stored,
+                "rows_skipped": r.rows_skipped,
+                "runs_added": r.runs_added,
+                "notes": "; ".join(r.notes),
+            }
+            for r in results
+        ],
+        columns=["file", "kind", "rows_read", "rows_stored", "rows_skipped", "runs_added", "notes"],
+    )
