@@ -1,0 +1,210 @@
+"""``seqrob simulate``: runs drawn from a known truth (a thin wrapper of
+:func:`seqrob.warehouse.simulate.simulate` and :func:`~seqrob.warehouse.simulate.write`)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from seqrob.cli._common import WaitOption, console
+from seqrob.warehouse.errors import InputError
+
+_DEFAULTS = {"base": 0.70, "language_sd": 0.05, "seed_sd": 0.01, "run_sd": 0.01, "residual_sd": 0.005}
+
+
+def register(app: typer.Typer) -> None:
+    app.command("simulate")(simulate)
+
+
+def simulate(
+    out: Annotated[
+        Optional[Path], typer.Option("--out", help="Folder to write scores, predictions and truth.json into.")
+    ] = None,
+    db: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--db",
+            help="Warehouse file to store the runs in; the truth goes beside it as <stem>.<experiment>.truth.json.",
+            show_default=False,
+        ),
+    ] = None,
+    format_: Annotated[str, typer.Option("--format", help="Files for --out: parquet, csv or jsonl.")] = "parquet",
+    orders: Annotated[
+        str, typer.Option(help="Orders, comma-separated; 'none' is the baseline.")
+    ] = "none,nli>qa,qa>nli",
+    seeds: Annotated[int, typer.Option(help="Seeds per order (seed values 1..N).")] = 6,
+    languages: Annotated[
+        Optional[str],
+        typer.Option(help="Language codes, comma-separated (default: 30 XTREME languages in 12 families)."),
+    ] = None,
+    family: Annotated[
+        Optional[list[str]],
+        typer.Option("--family", help="Family of a language: --family xx=Family (repeatable; default: seqrob's metadata)."),
+    ] = None,
+    effect: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--effect",
+            help="Planted difference from the baseline: --effect 'nli>qa:Uralic=0.05' (repeatable; family '*' = all; "
+            "applies to every task).",
+        ),
+    ] = None,
+    base: Annotated[float, typer.Option(help="Baseline probability of a correct answer.")] = _DEFAULTS["base"],
+    language_sd: Annotated[float, typer.Option(help="SD of the language effect.")] = _DEFAULTS["language_sd"],
+    seed_sd: Annotated[float, typer.Option(help="SD of the seed effect (shared by all orders of a seed).")] = _DEFAULTS[
+        "seed_sd"
+    ],
+    run_sd: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--run-sd",
+            help="SD of the run effect: a number for every order, and/or ORDER=SD for one (repeatable; default 0.01).",
+        ),
+    ] = None,
+    residual_sd: Annotated[float, typer.Option(help="SD of the run x language effect.")] = _DEFAULTS["residual_sd"],
+    n_examples: Annotated[int, typer.Option(help="Examples per language (shared by all runs).")] = 200,
+    example_correlation: Annotated[
+        float, typer.Option(help="How much of an outcome is the example's difficulty, in [0, 1).")
+    ] = 0.5,
+    outcomes: Annotated[
+        bool, typer.Option("--outcomes/--no-outcomes", help="Keep per-example outcomes (predictions).")
+    ] = True,
+    task: Annotated[
+        Optional[list[str]], typer.Option("--task", help="Target task (repeatable; default: target).")
+    ] = None,
+    metric: Annotated[str, typer.Option(help="Metric name written into the scores.")] = "accuracy",
+    experiment: Annotated[str, typer.Option(help="Experiment name (and run_id prefix).")] = "simulated",
+    method: Annotated[str, typer.Option(help="Method written into the scores.")] = "finetune",
+    baseline: Annotated[
+        Optional[str], typer.Option(help="Reference order (default: 'none' if listed, else the first order).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the simulation.")] = 0,
+    replace: Annotated[
+        bool, typer.Option(help="With --db: overwrite stored runs of the same run_id whose values differ.")
+    ] = False,
+    wait: WaitOption = 10.0,
+) -> None:
+    """Simulate stored runs from a known truth (planted order effects, seed and run noise, shared examples).
+
+    Writes scores, predictions and truth.json to --out, and/or stores the runs in the warehouse --db with the truth beside it (<db stem>.<experiment>.truth.json). The truth records every parameter and drawn effect, so analyses of these runs can be checked against it.
+    """
+    from seqrob.warehouse.simulate import DEFAULT_LANGUAGES, FORMATS, parse_effect, write
+    from seqrob.warehouse.simulate import simulate as simulate_runs
+
+    if out is None and db is None:
+        raise InputError("nothing to do: no --out and no --db", fix="pass --out DIR to write files, --db FILE to store the runs, or both")
+    if out is not None and format_ not in FORMATS:
+        raise InputError(f"unknown --format '{format_}'", fix=f"use one of {', '.join(FORMATS)}")
+    if db is not None and str(db) == ":memory:":
+        raise InputError("--db :memory: would lose the runs on exit", fix="name a warehouse file")
+    effects: dict[tuple, float] = {}
+    for text in effect or []:
+        key, value = parse_effect(text)
+        if key in effects:
+            raise InputError(f"--effect gives {key[0]}:{key[1]} twice", fix="give each order and family once")
+        effects[key] = value
+    order_names = _split(orders, "--orders")
+    sim = simulate_runs(
+        orders=order_names,
+        seeds=seeds,
+        languages=_split(languages, "--languages") if languages is not None else DEFAULT_LANGUAGES,
+        families=_families(family),
+        effects=effects,
+        base=base,
+        language_sd=language_sd,
+        seed_sd=seed_sd,
+        run_sd=_run_sd(run_sd, order_names),
+        residual_sd=residual_sd,
+        n_examples=n_examples,
+        example_correlation=example_correlation,
+        outcomes=outcomes,
+        tasks=tuple(task) if task else ("target",),
+        metric=metric,
+        experiment=experiment,
+        method=method,
+        seed=seed,
+        baseline=baseline,
+    )
+    truth = sim.truth
+    n_runs = len(truth.orders) * len(truth.seeds)
+    n_predictions = 0 if sim.predictions is None else len(sim.predictions)
+    console.print(
+        f"simulated {n_runs} runs ({len(truth.orders)} orders x {len(truth.seeds)} seeds), "
+        f"{len(truth.tasks)} task(s), {len(truth.languages)} languages: "
+        f"{len(sim.scores):,} score rows, {n_predictions:,} prediction rows; "
+        f"{truth.n_clipped} of {len(truth.cells):,} cells clipped",
+        markup=False,
+        highlight=False,
+    )
+    if out is not None:
+        paths = write(sim, out, format=format_)
+        for name, path in paths.items():
+            console.print(f"wrote {name}: {path}", markup=False, highlight=False)
+    if db is not None:
+        from seqrob.warehouse import Warehouse
+
+        with Warehouse(db, wait=wait) as wh:
+            results = wh.ingest_frames(scores=sim.scores, predictions=sim.predictions, source="simulate", replace=replace)
+        # The truth is written only once the runs are stored, so it never describes runs that are not there.
+        truth_path = truth.to_json(db.with_name(f"{db.stem}.{truth.experiment}.truth.json"))
+        stored = int(results["rows_stored"].sum()) if "rows_stored" in getattr(results, "columns", ()) else None
+        what = f"stored {stored:,} rows in {db}" if stored is not None else f"stored the runs in {db}"
+        console.print(what, markup=False, highlight=False)
+        console.print(f"wrote truth: {truth_path}", markup=False, highlight=False)
+
+
+def _split(text: str, option: str) -> list[str]:
+    names = [part.strip() for part in text.split(",")]
+    if not text.strip() or any(not name for name in names):
+        raise InputError(f"{option} '{text}' has an empty name", fix=f"write {option} as comma-separated names, e.g. a,b,c")
+    return names
+
+
+def _families(items: list[str] | None) -> dict[str, str] | None:
+    if not items:
+        return None
+    found: dict[str, str] = {}
+    for text in items:
+        code, eq, family = text.partition("=")
+        if not eq or not code.strip() or not family.strip():
+            raise InputError(f"--family '{text}' is not CODE=FAMILY", fix="write it like --family fi=Uralic")
+        found[code.strip()] = family.strip()
+    return found
+
+
+def _run_sd(items: list[str] | None, orders: list[str]) -> float | dict[str, float]:
+    """``--run-sd 0.02`` (every order) and/or ``--run-sd 'qa>nli=0.03'`` (one order)."""
+    if not items:
+        return _DEFAULTS["run_sd"]
+    default: float | None = None
+    per_order: dict[str, float] = {}
+    for text in items:
+        order, eq, number = text.rpartition("=")
+        order = order.strip()
+        try:
+            value = float(number)
+        except ValueError:
+            raise InputError(
+                f"--run-sd '{text}': '{number.strip()}' is not a number", fix="write --run-sd 0.02 or --run-sd 'qa>nli=0.03'"
+            ) from None
+        if not math.isfinite(value):
+            raise InputError(f"--run-sd '{text}' is not a finite number", fix="write --run-sd 0.02 or --run-sd 'qa>nli=0.03'")
+        if not eq:
+            if default is not None:
+                raise InputError("--run-sd gives two numbers for every order", fix="give one bare number and ORDER=SD for the others")
+            default = value
+        elif not order:
+            raise InputError(f"--run-sd '{text}' names no order", fix="write --run-sd 'qa>nli=0.03'")
+        elif order in per_order:
+            raise InputError(f"--run-sd gives order '{order}' twice", fix="give each order once")
+        else:
+            per_order[order] = value
+    if not per_order:
+        return default if default is not None else _DEFAULTS["run_sd"]
+    rest = default if default is not None else _DEFAULTS["run_sd"]
+    # Named orders keep their SD, the others get the bare number; an unknown order is
+    # left in for simulate() to reject with the list of orders.
+    return {**{order: rest for order in orders}, **per_order}
