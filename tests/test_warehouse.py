@@ -115,7 +115,7 @@ def test_kill_9_during_an_ingest_leaves_all_or_nothing(tmp_path):
     assert line.strip() == "scores stored", child.stderr.read()
     time.sleep(0.5)  # inside the predictions transaction
     os.kill(child.pid, signal.SIGKILL)
-    child.wait()
+    child.communicate()
     with Warehouse(db) as wh:
         assert wh.con.execute("SELECT count(*) FROM scores").fetchall()[0][0] == 1
         stored = wh.con.execute("SELECT count(*) FROM predictions").fetchall()[0][0]

@@ -44,7 +44,8 @@ class Cells:
 
 def _blank(cells: Cells) -> pa.Array:
     if cells.is_text:
-        return pc.fill_null(pc.equal(pc.utf8_trim_whitespace(cells.values), ""), True)
+        values = cells.values
+        return pc.fill_null(pc.or_(pc.equal(pc.utf8_length(values), 0), pc.utf8_is_space(values)), True)
     return pc.is_null(cells.values)
 
 
@@ -73,7 +74,7 @@ def text(cells: Cells, *, required: bool = True) -> pa.Array:
     return pc.if_else(blank, pa.scalar(None, pa.string()), values)
 
 
-def number(cells: Cells, *, required: bool = True) -> pa.Array:
+def number(cells: Cells, *, required: bool = True, example: str = "0.734") -> pa.Array:
     """A float column: text is parsed; empty, NaN and non-numbers are errors."""
     values = cells.values
     if pa.types.is_null(values.type):
@@ -89,14 +90,21 @@ def number(cells: Cells, *, required: bool = True) -> pa.Array:
         try:
             parsed = pc.cast(trimmed, pa.float64())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            for index, value in enumerate(trimmed.to_pylist()):
+            texts = trimmed.to_pylist()
+            for index, value in enumerate(texts):
                 if value is None:
                     continue
                 try:
                     float(value)
                 except ValueError:
-                    raise cells.fail(index, f"'{cells.name}' {value!r} is not a number", "write a plain number like 0.734") from None
-            raise  # pragma: no cover - Arrow and Python disagree on a number
+                    raise cells.fail(index, f"'{cells.name}' {value!r} is not a number", f"write a plain number like {example}") from None
+            # Python reads some text Arrow does not ('1_000', non-ASCII digits): ask Arrow cell by cell.
+            for index, value in enumerate(texts):
+                try:
+                    pc.cast(pa.array([value], pa.string()), pa.float64())
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    raise cells.fail(index, f"'{cells.name}' {value!r} is not a number", f"write a plain number like {example}") from None
+            raise  # pragma: no cover - Arrow fails on the column but on no single cell
     elif pa.types.is_boolean(values.type):
         raise cells.fail(0, f"'{cells.name}' holds true/false, not numbers", "write numbers")
     else:
@@ -114,17 +122,18 @@ def number(cells: Cells, *, required: bool = True) -> pa.Array:
 
 def integer(cells: Cells, *, required: bool = True) -> pa.Array:
     """An integer column: 3 and 3.0 are fine, 3.5 and 'three' are errors."""
-    parsed = number(cells, required=required)
+    parsed = number(cells, required=required, example="3 (an integer)")
     data = parsed.to_numpy(zero_copy_only=False)
     present = ~np.isnan(data)
     fractional = present & (np.floor(np.where(present, data, 0.0)) != np.where(present, data, 0.0))
     index = cells.first(fractional)
     if index is not None:
-        raise cells.fail(index, f"'{cells.name}' {data[index]!r} is not a whole number", "write an integer")
+        # The cell as written ('1.5'), not numpy's repr of it (np.float64(1.5)).
+        raise cells.fail(index, f"'{cells.name}' {cells.values[index].as_py()!r} is not a whole number", "write an integer")
     big = present & (np.abs(np.where(present, data, 0.0)) >= 2.0**63)
     index = cells.first(big)
     if index is not None:
-        raise cells.fail(index, f"'{cells.name}' {data[index]!r} is too large", "write an integer below 2**63")
+        raise cells.fail(index, f"'{cells.name}' {cells.values[index].as_py()!r} is too large", "write an integer below 2**63")
     if cells.is_text or pa.types.is_floating(cells.values.type):
         return pc.cast(parsed, pa.int64(), safe=False)
     return pc.cast(cells.values, pa.int64())

@@ -12,7 +12,7 @@ Values reach DuckDB only through Arrow or as parameters, never pasted into SQL.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import duckdb
@@ -62,13 +62,19 @@ class _FirstSeen:
 
 def ingest_source(
     con: duckdb.DuckDBPyConnection,
-    source: Source,
+    reader: Callable[[], Source],
     layout: Layout,
     *,
     replace: bool,
     overrides: Mapping[str, object],
 ) -> IngestResult:
-    """Stage, check and store one source. The caller owns the transaction."""
+    """Stage, check and store one source. The caller owns the transaction.
+
+    ``reader`` opens the source afresh: predictions take a fast path (straight into
+    the table, checked afterwards) and are read a second time, through the exact
+    staging path, only when that check finds duplicates to skip or report.
+    """
+    source = reader()
     plan = layout.resolve(source.columns, source.name)
     result = IngestResult(file=source.name, kind=plan.kind)
     if plan.ignored:
@@ -76,10 +82,29 @@ def ingest_source(
     if plan.kind == "scores":
         seen = _stage_scores(con, source, plan, result)
         _store_scores(con, source.name, seen, result, replace=replace, overrides=overrides)
-    else:
-        seen = _stage_predictions(con, source, plan, result)
-        _store_predictions(con, source.name, seen, result, replace=replace, overrides=overrides)
+        return result
+    if not replace:
+        try:
+            seen = _predictions_fast(con, source, plan, result)
+            _resolve_languages(con, source.name, seen, overrides, result)
+            return result
+        except _NeedsExactPath as retry:
+            if retry.touched:
+                con.register("_seqrob_touched", pa.table({"run_id": sorted(retry.touched)}))
+                con.execute("DELETE FROM predictions WHERE run_id IN (SELECT run_id FROM _seqrob_touched)")
+                con.unregister("_seqrob_touched")
+            source = reader()
+            result.rows_read = 0
+    seen = _stage_predictions(con, source, plan, result)
+    _store_predictions(con, source.name, seen, result, replace=replace, overrides=overrides)
     return result
+
+
+class _NeedsExactPath(Exception):
+    """The fast predictions path met duplicates or stored outcomes of the same runs."""
+
+    def __init__(self, touched: set[str]):
+        self.touched = touched
 
 
 # --- staging ---------------------------------------------------------------------------
@@ -161,7 +186,9 @@ def _stage_scores(
         }
         _check_non_negative(cells("n_examples") if "n_examples" in table.column_names else None, staged["n_examples"])
         family = optional("family", convert.text)
-        _note_languages(languages, staged["language"], family, rows, "language", source.name)
+        # In a wide-language file each language is a column: point at that column.
+        where = None if plan.wide == "language" else "language"
+        _note_languages(languages, staged["language"], family, rows, where, source.name)
         arrays = {name: values for name, values in staged.items() if values is not None}
         _append(con, "stage_scores", pa.table(arrays))
     if result.rows_read == 0:
@@ -185,16 +212,18 @@ def _note_languages(
     codes: pa.Array,
     family: pa.Array | None,
     rows: pa.Array,
-    column: str,
+    column: str | None,
     file: str,
 ) -> None:
-    """Record each language code's first row and the family the file gives it (if any)."""
+    """Record each language code's first row and the family the file gives it (if any).
+
+    ``column`` is where the codes are; None when each code is its own column (wide layout)."""
     pairs = pa.table({"code": codes, "family": family if family is not None else pa.nulls(len(codes), pa.string()), "row": rows})
     grouped = pairs.group_by(["code", "family"], use_threads=False).aggregate([("row", "min")])
     for code, fam, row in zip(*(grouped.column(n).to_pylist() for n in ("code", "family", "row_min"))):
         entry = seen.get(code)
         if entry is None:
-            entry = seen[code] = _FirstSeen(row=row, column=column)
+            entry = seen[code] = _FirstSeen(row=row, column=column if column is not None else code)
         entry.row = min(entry.row, row)
         if fam is None:
             continue
@@ -210,11 +239,8 @@ def _note_languages(
             )
 
 
-def _stage_predictions(
-    con: duckdb.DuckDBPyConnection, source: Source, plan: Plan, result: IngestResult
-) -> dict[str, _FirstSeen]:
-    con.execute(_PREDICTION_STAGE)
-    languages: dict[str, _FirstSeen] = {}
+def _prediction_batches(source: Source, plan: Plan, result: IngestResult, languages: dict[str, _FirstSeen]):
+    """Yield each batch of a predictions source converted and checked cell by cell."""
     for batch in source.batches():
         table, rows, _ = plan.apply(batch.table, batch.first_row)
         result.rows_read += table.num_rows
@@ -229,7 +255,6 @@ def _stage_predictions(
             "task": convert.text(cells("task")),
             "language": convert.text(cells("language")),
             "example_id": convert.text(cells("example_id")),
-            "_row": rows,
         }
         if "correct" in table.column_names:
             staged["correct"] = convert.binary(cells("correct"))
@@ -240,9 +265,63 @@ def _stage_predictions(
                 staged[name] = convert.integer(cells(name))
                 _check_non_negative(cells(name), staged[name])
         _note_languages(languages, staged["language"], None, rows, "language", source.name)
-        _append(con, "stage_predictions", pa.table(staged))
+        yield staged, rows
     if result.rows_read == 0:
         raise InputError("the file has a header but no data rows", file=source.name, fix="export the results again")
+
+
+def _predictions_fast(
+    con: duckdb.DuckDBPyConnection, source: Source, plan: Plan, result: IngestResult
+) -> dict[str, _FirstSeen]:
+    """Append straight to ``predictions``; valid when the file's runs have no stored outcomes
+    and the file repeats no example. Checked per batch (runs) and at the end (duplicates)."""
+    known = {row[0] for row in con.execute("SELECT run_id FROM runs").fetchall()}
+    with_outcomes = {row[0] for row in con.execute("SELECT DISTINCT run_id FROM predictions").fetchall()}
+    touched: set[str] = set()
+    languages: dict[str, _FirstSeen] = {}
+    for staged, rows in _prediction_batches(source, plan, result, languages):
+        run_ids = set(pc.unique(staged["run_id"]).to_pylist())
+        unknown = run_ids - known
+        if unknown:
+            first = pc.index_in(staged["run_id"], value_set=pa.array(sorted(unknown)))
+            index = int(np.flatnonzero(pc.is_valid(first).to_numpy(zero_copy_only=False))[0])
+            raise InputError(
+                f"predictions for run '{staged['run_id'][index].as_py()}', which the warehouse does not have",
+                file=source.name,
+                row=rows[index].as_py(),
+                column="run_id",
+                fix="ingest the run's scores first (list the scores file before the predictions file)",
+            )
+        if run_ids & with_outcomes:
+            # Undo what earlier batches appended (their runs had no stored outcomes, so all
+            # of those runs' rows are this file's), including runs this batch shares with them.
+            raise _NeedsExactPath(touched)
+        touched |= run_ids
+        _append(con, "predictions", pa.table(staged))
+    con.register("_seqrob_touched", pa.table({"run_id": sorted(touched)}))
+    try:
+        # Hashes make this cheap; a collision only sends the file down the exact path.
+        total, distinct = _one(
+            con,
+            """SELECT count(*), count(DISTINCT hash(run_id, task, language, example_id)) FROM predictions
+               WHERE run_id IN (SELECT run_id FROM _seqrob_touched)""",
+        )
+    finally:
+        con.unregister("_seqrob_touched")
+    if total != distinct:
+        raise _NeedsExactPath(touched)
+    result.rows_stored = total
+    return languages
+
+
+def _stage_predictions(
+    con: duckdb.DuckDBPyConnection, source: Source, plan: Plan, result: IngestResult
+) -> dict[str, _FirstSeen]:
+    con.execute(_PREDICTION_STAGE)
+    languages: dict[str, _FirstSeen] = {}
+    for staged, rows in _prediction_batches(source, plan, result, languages):
+        staged["_row"] = rows
+        _append(con, "stage_predictions", pa.table(staged))
     return languages
 
 
@@ -250,7 +329,9 @@ def _stage_predictions(
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
-    return con.execute(sql, params or []).fetchone()
+    """The first row of a query, or None (fetching all, so the connection is free again)."""
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0] if rows else None
 
 
 def _check_scale(con: duckdb.DuckDBPyConnection, file: str, result: IngestResult) -> None:
@@ -278,7 +359,8 @@ def _check_scale(con: duckdb.DuckDBPyConnection, file: str, result: IngestResult
         )
         if n_above == 0:
             continue
-        if n_over or n_unit > n_above:
+        # As many values in [0, 1] as above it is no evidence of a percent scale: refuse.
+        if n_over or n_unit >= n_above:
             bound = 100 if n_over else 1
             row = _one(
                 con,

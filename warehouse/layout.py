@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -115,10 +116,11 @@ class Layout:
         names = [rename.get(name, name) for name in present]
         for canonical in self.constants:
             if canonical in names:
+                option = "--experiment (or --set experiment)" if canonical == "experiment" else f"--set {canonical}"
                 raise InputError(
-                    f"--set {canonical}=... but the file has a column '{canonical}'",
+                    f"{option} gives '{canonical}' but the file has a column '{canonical}'",
                     file=source,
-                    fix="drop --set or the column",
+                    fix="drop the option or the column",
                 )
         available = set(names) | set(self.constants)
         wide_columns: list[str] = []
@@ -197,9 +199,9 @@ class Plan:
     def apply(self, table: pa.Table, first_row: int) -> tuple[pa.Table, pa.Array, pa.Array | None]:
         """Return the batch in canonical long form, each row's file row, and (wide) its source column."""
         table = table.rename_columns([self.rename.get(name, name) for name in table.column_names])
-        rows = pa.array(range(first_row, first_row + table.num_rows), type=pa.int64())
+        rows = pa.array(np.arange(first_row, first_row + table.num_rows, dtype=np.int64))
         for name, value in self.constants.items():
-            table = table.append_column(name, pa.array([value] * table.num_rows, type=pa.string()))
+            table = table.append_column(name, pa.repeat(pa.scalar(value, pa.string()), table.num_rows))
         if not self.wide:
             return table, rows, None
         keep = [name for name in table.column_names if name not in self.wide_columns]
@@ -207,11 +209,12 @@ class Plan:
         n = table.num_rows
         parts, row_parts, column_parts = [], [], []
         for name in self.wide_columns:
-            part = base.append_column(self.wide, pa.array([name] * n, type=pa.string()))
+            label = pa.repeat(pa.scalar(name, pa.string()), n)
+            part = base.append_column(self.wide, label)
             part = part.append_column("score", table.column(name))
             parts.append(part)
             row_parts.append(rows)
-            column_parts.append(pa.array([name] * n, type=pa.string()))
+            column_parts.append(label)
         long = pa.concat_tables(parts, promote_options="permissive")
         return long, pa.concat_arrays(row_parts), pa.concat_arrays(column_parts)
 
@@ -219,5 +222,5 @@ class Plan:
 def wide_is_blank(values: pa.ChunkedArray | pa.Array) -> pa.Array:
     """Cells of a wide file left empty (a language not evaluated): skipped, not errors."""
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
-        return pc.fill_null(pc.equal(pc.utf8_trim_whitespace(values), ""), True)
+        return pc.fill_null(pc.or_(pc.equal(pc.utf8_length(values), 0), pc.utf8_is_space(values)), True)
     return pc.is_null(values)

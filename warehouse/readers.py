@@ -12,7 +12,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+import queue
+import re
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +39,7 @@ _SUFFIXES = {
     ".json": "jsonl",
 }
 _CSV_BLOCK = 8 << 20  # bytes per CSV block: large enough to keep both cores busy
-_PARQUET_BATCH = 1 << 20  # rows per Parquet batch
+_PARQUET_BATCH = 1 << 18  # rows per Parquet batch
 _JSONL_CHUNK = 50_000  # lines per JSON Lines batch
 
 
@@ -55,9 +58,63 @@ class Source:
     name: str
     columns: list[str]
     _batches: Iterator[Batch]
+    _close: Callable[[], None] = lambda: None
+
+    def close(self) -> None:
+        """Release the file (reading all batches does this too)."""
+        self._close()
 
     def batches(self) -> Iterator[Batch]:
-        return self._batches
+        """The batches in order, read one ahead in a thread so that parsing the
+        file overlaps with checking and storing the previous batch."""
+        return _read_ahead(self._batches)
+
+
+_DONE = object()
+
+
+def _closing(batches: Iterator[Batch], close: Callable[[], None]) -> Iterator[Batch]:
+    try:
+        yield from batches
+    finally:
+        close()
+
+
+def _read_ahead(batches: Iterator[Batch], depth: int = 2) -> Iterator[Batch]:
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if not offer(batch):
+                    return
+            offer(_DONE)
+        except BaseException as error:  # handed to the consumer, raised there
+            offer(error)
+
+    worker = threading.Thread(target=produce, name="seqrob-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = slots.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
 
 
 def _format_of(path: Path, fmt: str | None) -> str:
@@ -101,10 +158,22 @@ def frame_source(frame: pd.DataFrame | pa.Table, name: str) -> Source:
 # --- CSV -------------------------------------------------------------------------
 
 
+_LONE_CR = re.compile(r"(?<=\r)(?!\n)")
+
+
+def _text_lines(handle: io.BufferedReader) -> Iterator[str]:
+    """Decode a file line by line (a text handle decodes whole chunks, so a bad byte
+    far down the file would be blamed on the header or on an earlier row).
+    Lines end in LF, CRLF or a lone CR, as in a text handle opened with newline=""."""
+    for number, raw in enumerate(handle):
+        text = raw.decode("utf-8-sig" if number == 0 else "utf-8")
+        yield from (part for part in _LONE_CR.split(text) if part) if "\r" in text else (text,)
+
+
 def _csv_header(path: Path, delimiter: str) -> list[str]:
-    with path.open("r", encoding="utf-8-sig", newline="") as handle:
+    with path.open("rb") as handle:
         try:
-            for row in csv.reader(handle, delimiter=delimiter):
+            for row in csv.reader(_text_lines(handle), delimiter=delimiter):
                 if any(cell.strip() for cell in row):
                     return row
         except (csv.Error, UnicodeDecodeError) as error:
@@ -114,8 +183,8 @@ def _csv_header(path: Path, delimiter: str) -> list[str]:
 
 def _csv_locate_problem(path: Path, delimiter: str, width: int) -> InputError:
     """Find the row a CSV parse error came from (only on the error path)."""
-    with path.open("r", encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
+    with path.open("rb") as handle:
+        reader = csv.reader(_text_lines(handle), delimiter=delimiter)
         row_number = 0
         try:
             next(reader)
@@ -171,7 +240,7 @@ def _csv_source(path: Path) -> Source:
             yield Batch(table, first)
             first += batch.num_rows
 
-    return Source(str(path), names, batches())
+    return Source(str(path), names, _closing(batches(), reader.close), reader.close)
 
 
 # --- Parquet ---------------------------------------------------------------------
@@ -202,7 +271,7 @@ def _parquet_source(path: Path) -> Source:
                 fix="the file may be truncated: write it again",
             ) from None
 
-    return Source(str(path), names, batches())
+    return Source(str(path), names, _closing(batches(), handle.close), handle.close)
 
 
 # --- JSON Lines ------------------------------------------------------------------
@@ -217,7 +286,7 @@ def _column_array(values: list) -> pa.Array:
 
 
 def _jsonl_source(path: Path) -> Source:
-    handle = path.open("r", encoding="utf-8-sig")
+    handle = path.open("rb")
     names: list[str] = []
     pending: list[tuple[int, dict]] = []
     line_number = 0
@@ -226,8 +295,17 @@ def _jsonl_source(path: Path) -> Source:
     def read_chunk() -> list[tuple[int, dict]]:
         nonlocal line_number, row_number
         chunk: list[tuple[int, dict]] = []
-        for line in handle:
+        for raw in handle:
             line_number += 1
+            try:
+                line = raw.decode("utf-8-sig" if line_number == 1 else "utf-8")
+            except UnicodeDecodeError as error:
+                raise InputError(
+                    f"line {line_number} is not UTF-8 text ({error.reason} at byte {error.start + 1})",
+                    file=str(path),
+                    row=row_number + 1,
+                    fix="save the file as UTF-8 JSON Lines",
+                ) from None
             if not line.strip():
                 continue
             try:
@@ -254,9 +332,9 @@ def _jsonl_source(path: Path) -> Source:
 
     try:
         pending = read_chunk()
-    except UnicodeDecodeError:
+    except InputError:
         handle.close()
-        raise InputError("the file is not UTF-8 text", file=str(path), fix="save it as UTF-8 JSON Lines") from None
+        raise
     if not pending:
         handle.close()
         raise InputError("the file holds no records", file=str(path), fix="export the results again")
@@ -280,7 +358,7 @@ def _jsonl_source(path: Path) -> Source:
         finally:
             handle.close()
 
-    return Source(str(path), names, batches())
+    return Source(str(path), names, batches(), handle.close)
 
 
 def _first_line(error: BaseException) -> str:

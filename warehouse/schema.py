@@ -155,7 +155,8 @@ def _stored_version(con: duckdb.DuckDBPyConnection) -> int | None:
         if tables - {"seqrob_meta"}:
             return -1
         return None
-    row = con.execute("SELECT value FROM seqrob_meta WHERE key = 'schema_version'").fetchone()
+    row = con.execute("SELECT value FROM seqrob_meta WHERE key = 'schema_version'").fetchall()
+    row = row[0] if row else None
     return int(row[0]) if row else -1
 
 

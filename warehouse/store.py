@@ -12,8 +12,9 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -23,6 +24,7 @@ from seqrob.warehouse.errors import InputError, SeqrobError, WarehouseInUse
 from seqrob.warehouse.ingest import IngestResult, ingest_source
 from seqrob.warehouse.layout import Layout
 from seqrob.warehouse.readers import Source, frame_source, open_source
+from seqrob.warehouse.runs import RunRecord, store_run
 from seqrob.warehouse.schema import TABLES, ensure_schema
 
 __all__ = ["Warehouse", "default_path"]
@@ -172,15 +174,23 @@ class Warehouse:
         constants = dict(constants or {})
         if experiment is not None:
             if "experiment" in constants:
-                raise InputError("experiment given twice (--experiment and --set experiment=...)", fix="keep one")
+                raise InputError("the experiment is given twice (--experiment and --set experiment)", fix="keep one")
             constants["experiment"] = experiment
         layout = Layout(columns=dict(columns or {}), constants=constants, wide=wide, kind=kind)
         overrides = self._overrides(families)
-        sources = [open_source(path, fmt=fmt) for path in files]
-        # Scores first, so predictions in the same call find their runs.
-        plans = [(layout.resolve(source.columns, source.name).kind, source) for source in sources]
-        plans.sort(key=lambda item: item[0] != "scores")
-        return self._ingest_sources([source for _, source in plans], layout, overrides, replace)
+        paths = list(files)
+        # Every file is checked for readability and columns before any is stored;
+        # scores go first, so predictions in the same call find their runs.
+        kinds = []
+        for path in paths:
+            probe = open_source(path, fmt=fmt)
+            try:
+                kinds.append(layout.resolve(probe.columns, str(path)).kind)
+            finally:
+                probe.close()
+        ordered = [path for _, path in sorted(zip(kinds, paths), key=lambda item: item[0] != "scores")]
+        readers = [partial(open_source, path, fmt=fmt) for path in ordered]
+        return self._ingest_sources(readers, layout, overrides, replace)
 
     def ingest_frames(
         self,
@@ -195,15 +205,11 @@ class Warehouse:
         overrides = self._overrides(families)
         results = []
         if scores is not None:
-            results.append(
-                self._ingest_sources([frame_source(scores, f"{source} (scores)")], Layout(kind="scores"), overrides, replace)
-            )
+            reader = partial(frame_source, scores, f"{source} (scores)")
+            results.append(self._ingest_sources([reader], Layout(kind="scores"), overrides, replace))
         if predictions is not None:
-            results.append(
-                self._ingest_sources(
-                    [frame_source(predictions, f"{source} (predictions)")], Layout(kind="predictions"), overrides, replace
-                )
-            )
+            reader = partial(frame_source, predictions, f"{source} (predictions)")
+            results.append(self._ingest_sources([reader], Layout(kind="predictions"), overrides, replace))
         return pd.concat(results, ignore_index=True) if results else _results_frame([])
 
     def _overrides(self, families: str | Path | None) -> dict:
@@ -214,13 +220,13 @@ class Warehouse:
         return read_overrides(families)
 
     def _ingest_sources(
-        self, sources: Sequence[Source], layout: Layout, overrides: Mapping, replace: bool
+        self, readers: Sequence[Callable[[], Source]], layout: Layout, overrides: Mapping, replace: bool
     ) -> pd.DataFrame:
         results: list[IngestResult] = []
-        for source in sources:
+        for reader in readers:
             try:
                 with self.transaction() as con:
-                    result = ingest_source(con, source, layout, replace=replace, overrides=overrides)
+                    result = ingest_source(con, reader, layout, replace=replace, overrides=overrides)
                     con.execute(
                         """INSERT INTO ingests (ingest_id, file, kind, rows_read, rows_stored, rows_skipped)
                            SELECT coalesce(max(ingest_id), 0) + 1, ?, ?, ?, ?, ? FROM ingests""",
@@ -266,8 +272,25 @@ class Warehouse:
                 relation.write_parquet(str(path))
             else:
                 relation.write_csv(str(path), header=True)
-            written.append((name, str(path), self.con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]))
+            written.append((name, str(path), self.con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]))
         return pd.DataFrame(written, columns=["table", "path", "rows"])
+
+    def store_run(self, record: RunRecord) -> None:
+        """Store one trained run (run, stages, scores, outcomes) in one transaction."""
+        with self.transaction() as con:
+            store_run(con, record)
+
+    def stored_config_hashes(self, *, experiment: str | None = None) -> dict[str, str]:
+        """Config hash -> status of every stored run (optionally of one experiment).
+
+        A resumed sweep skips the runs whose resolved-config hash is here.
+        """
+        rows = self.con.execute(
+            "SELECT config_hash, status FROM runs WHERE config_hash IS NOT NULL"
+            + (" AND experiment = ?" if experiment is not None else ""),
+            [experiment] if experiment is not None else [],
+        ).fetchall()
+        return dict(rows)
 
     # -- reading ----------------------------------------------------------------------
 

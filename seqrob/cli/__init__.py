@@ -11,6 +11,11 @@ import sys
 
 import typer
 
+try:  # Typer >= 0.20 carries its own copy of click
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover - older Typer uses click itself
+    from click.exceptions import ClickException
+
 from seqrob.cli import ingest, pending, simulate, warehouse
 from seqrob.cli._common import console_error
 from seqrob.warehouse.errors import SeqrobError
@@ -36,6 +41,12 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, standalone_mode=False)
     except SeqrobError as error:
         console_error(str(error))
+        sys.exit(error.exit_code)
+    except ClickException as error:  # a usage mistake: unknown option, missing argument, bad value
+        context = getattr(error, "ctx", None)
+        where = context.command_path if context is not None else "seqrob"
+        where = "seqrob" + where[where.index(" "):] if " " in where else "seqrob"
+        console_error(f"{error.format_message()} - see '{where} --help'")
         sys.exit(error.exit_code)
     except typer.Exit as done:
         sys.exit(done.exit_code)

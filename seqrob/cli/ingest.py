@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from seqrob.cli._common import DbOption, WaitOption, console, console_warning
 from seqrob.warehouse.layout import parse_assignments
@@ -66,11 +67,14 @@ def ingest(
             fmt=format_,
         )
         path = wh.path
-    table = Table(title=f"ingested into {path}", title_justify="left")
+    # Text(), not str: a path like "runs[/x].csv" is a name, not rich markup.
+    table = Table(title=Text(f"ingested into {path}"), title_justify="left")
     for name in ("file", "kind", "rows read", "stored", "skipped (identical)", "new runs"):
         table.add_column(name, justify="left" if name in ("file", "kind") else "right")
     for row in results.itertuples(index=False):
-        table.add_row(row.file, row.kind, f"{row.rows_read:,}", f"{row.rows_stored:,}", f"{row.rows_skipped:,}", f"{row.runs_added:,}")
+        table.add_row(
+            Text(row.file), row.kind, f"{row.rows_read:,}", f"{row.rows_stored:,}", f"{row.rows_skipped:,}", f"{row.runs_added:,}"
+        )
     console.print(table)
     for row in results.itertuples(index=False):
         for note in filter(None, row.notes.split("; ")):

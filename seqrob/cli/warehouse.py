@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import pandas as pd
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from seqrob.cli._common import DbOption, WaitOption, console, console_warning
 
@@ -20,13 +21,13 @@ def register(app: typer.Typer) -> None:
 
 def frame_table(frame: pd.DataFrame, title: str, *, limit: int | None = None) -> Table:
     """A DataFrame as a rich table for people (numbers are rounded only here)."""
-    table = Table(title=title, title_justify="left")
+    table = Table(title=Text(title), title_justify="left")
     for name in frame.columns:
         numeric = pd.api.types.is_numeric_dtype(frame[name])
         table.add_column(str(name), justify="right" if numeric else "left", overflow="fold")
     shown = frame if limit is None else frame.head(limit)
     for row in shown.itertuples(index=False):
-        table.add_row(*("" if pd.isna(v) else (f"{v:.4g}" if isinstance(v, float) else str(v)) for v in row))
+        table.add_row(*(Text("" if pd.isna(v) else (f"{v:.4g}" if isinstance(v, float) else str(v))) for v in row))
     if limit is not None and len(frame) > limit:
         table.caption = f"... {len(frame) - limit} more rows"
     return table
@@ -45,7 +46,7 @@ def info(
     with Warehouse(db, read_only=True, wait=wait) as wh:
         design = wh.info(experiment=experiment)
         path = wh.path
-    console.print(f"warehouse: {path}")
+    console.print(f"warehouse: {path}", markup=False, highlight=False)
     if design.experiments.empty:
         console.print("no runs stored yet - `seqrob ingest FILE`, `seqrob simulate --db` or `seqrob train`")
         return

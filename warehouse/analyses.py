@@ -1,0 +1,100 @@
+"""Stored analyses: their parameters, a fingerprint of the data they saw, and tidy result rows.
+
+The result rows use seqrob's one vocabulary of columns (``analysis_results``); the
+report finds a stored analysis whose parameters and data fingerprint match, and runs
+the analysis again only when none does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+import duckdb
+import pandas as pd
+
+__all__ = ["RESULT_COLUMNS", "data_fingerprint", "store_analysis", "load_analysis", "find_analysis"]
+
+RESULT_COLUMNS = (
+    "test", "term", "task", "metric", "family", "estimate", "ci_low", "ci_high",
+    "statistic", "df", "p_value", "p_adjusted", "n", "method",
+)  # fmt: skip
+
+
+def data_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
+    """An order-independent hash of the finished runs, their scores, outcomes and families."""
+    parts = con.execute(
+        """SELECT
+             (SELECT count(*) || ':' || coalesce(bit_xor(hash(run_id, experiment, "order", seed, method, status)), 0)
+                FROM runs),
+             (SELECT count(*) || ':' || coalesce(bit_xor(hash(run_id, task, language, metric, score)), 0)
+                FROM scores),
+             (SELECT count(*) || ':' || coalesce(bit_xor(hash(run_id, task, language, example_id, correct,
+                                                              value, tp, fp, fn)), 0) FROM predictions),
+             (SELECT count(*) || ':' || coalesce(bit_xor(hash(code, family)), 0) FROM languages)"""
+    ).fetchall()[0]
+    return "/".join(str(p) for p in parts)
+
+
+def store_analysis(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    kind: str,
+    parameters: Mapping[str, object],
+    results: pd.DataFrame,
+    design: Mapping[str, object] | None = None,
+    model: Mapping[str, object] | None = None,
+    warnings: Sequence[str] = (),
+    seqrob_version: str | None = None,
+) -> int:
+    """Insert an analysis and its result rows; return its id. The caller owns the transaction."""
+    missing = [c for c in RESULT_COLUMNS if c not in results.columns]
+    if missing:
+        raise ValueError(f"result rows lack columns {missing}")
+    analysis_id = con.execute("SELECT coalesce(max(analysis_id), 0) + 1 FROM analyses").fetchall()[0][0]
+    con.execute(
+        """INSERT INTO analyses (analysis_id, kind, seqrob_version, parameters, data_hash, design, model, warnings)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+        [
+            analysis_id,
+            kind,
+            seqrob_version,
+            json.dumps(parameters, sort_keys=True, default=str),
+            data_fingerprint(con),
+            json.dumps(design or {}, sort_keys=True, default=str),
+            json.dumps(model or {}, sort_keys=True, default=str),
+            json.dumps(list(warnings)),
+        ],
+    )
+    rows = results[list(RESULT_COLUMNS)].copy()
+    rows.insert(0, "analysis_id", analysis_id)
+    con.register("_seqrob_results", rows)
+    try:
+        con.execute("INSERT INTO analysis_results BY NAME SELECT * FROM _seqrob_results")
+    finally:
+        con.unregister("_seqrob_results")
+    return int(analysis_id)
+
+
+def load_analysis(con: duckdb.DuckDBPyConnection, analysis_id: int) -> dict:
+    """An analysis as a dict: its row (parameters etc. decoded) and ``results`` as a DataFrame."""
+    frame = con.execute("SELECT * FROM analyses WHERE analysis_id = ?", [analysis_id]).df()
+    if frame.empty:
+        raise KeyError(analysis_id)
+    row = frame.iloc[0].to_dict()
+    for name in ("parameters", "design", "model", "warnings"):
+        row[name] = json.loads(row[name]) if row[name] else None
+    row["results"] = con.execute(
+        "SELECT * EXCLUDE (analysis_id) FROM analysis_results WHERE analysis_id = ?", [analysis_id]
+    ).df()
+    return row
+
+
+def find_analysis(con: duckdb.DuckDBPyConnection, *, kind: str, parameters: Mapping[str, object]) -> int | None:
+    """The newest stored analysis of ``kind`` with these parameters over the current data, if any."""
+    rows = con.execute(
+        """SELECT analysis_id FROM analyses WHERE kind = ? AND parameters = CAST(? AS JSON) AND data_hash = ?
+           ORDER BY analysis_id DESC LIMIT 1""",
+        [kind, json.dumps(parameters, sort_keys=True, default=str), data_fingerprint(con)],
+    ).fetchall()
+    return int(rows[0][0]) if rows else None
