@@ -21,15 +21,6 @@ def register(app: typer.Typer) -> None:
         """Run a sweep (orders x seeds x methods) of sequenced intermediate-task training into the warehouse."""
         _pending("train")
 
-    analyze = typer.Typer(help="Statistics over stored runs: does order change accuracy and across-seed variance?")
-
-    @analyze.command("significance")
-    def significance() -> None:
-        """Mixed models, paired bootstrap CIs and variance tests of order x language family."""
-        _pending("analyze significance")
-
-    app.add_typer(analyze, name="analyze")
-
     @app.command("report")
     def report() -> None:
         """Render the PDF robustness report from the warehouse."""

@@ -1,0 +1,558 @@
+"""``seqrob analyze significance``: what the stored runs say about task order, told honestly.
+
+For each task x metric (and method, when several are stored) this runs
+
+* the crossed mixed model ``score ~ order * family + (1|seed) + (1|seed:order) +
+  (1|language)`` (:mod:`seqrob.analysis.mixed`): likelihood-ratio tests of order and
+  order x family, and the per-family order contrasts with Satterthwaite intervals —
+  the contrasts are the primary inference;
+* the paired hierarchical bootstrap over seeds and examples
+  (:mod:`seqrob.analysis.bootstrap`) for means and differences, or, with 5 seeds or
+  fewer, where a bootstrap over seeds undercovers, exact sign-flip tests and seed-level
+  t intervals (:mod:`seqrob.analysis.permutation`);
+* tests of whether order changes across-seed variance (:mod:`seqrob.analysis.variance`
+  and the mixed model's run-variance LRT) and ASO (:mod:`seqrob.analysis.aso`);
+
+adjusts the p-values of each family of tests (Holm by default, over all contrasts of
+one task x metric), writes plain-language verdicts, and stores parameters and result
+rows in the warehouse's ``analyses`` tables.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from statsmodels.stats.multitest import multipletests
+
+from seqrob.analysis import aso as aso_module
+from seqrob.analysis import bootstrap, mixed, permutation, power, variance
+from seqrob.analysis.results import COLUMNS, result_frame
+from seqrob.warehouse.errors import DesignError, InputError
+
+__all__ = ["Significance", "analyze", "significance", "CORRECTIONS", "FEW_SEEDS"]
+
+CORRECTIONS = {"holm": "holm", "bh": "fdr_bh"}
+FEW_SEEDS = 5  # at or below this, intervals over seeds come from sign-flip / t, not the bootstrap
+KIND = "significance"
+
+
+@dataclass
+class Significance:
+    """An analysis: tidy result rows plus what a reader needs to trust them.
+
+    Attributes
+    ----------
+    results
+        One row per test or estimate, :data:`seqrob.analysis.results.COLUMNS`.
+    design
+        Per analysed group: orders, seeds per order, languages per family, outcome level.
+    models
+        Per group: the mixed model's fixed effects, variance components, log-likelihood.
+    verdicts
+        Plain-language sentences, most important first.
+    warnings
+        What the design cannot support.
+    parameters
+        The analysis parameters (stored with it).
+    analysis_id
+        Its id in the warehouse, when stored.
+    """
+
+    results: pd.DataFrame
+    design: dict
+    models: list[dict]
+    verdicts: list[str]
+    warnings: list[str]
+    parameters: dict
+    analysis_id: int | None = None
+    power: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def to_json(self, path: str | Path) -> Path:
+        """Write ``{"design", "results", "model", "models", "verdicts", "warnings", "parameters"}``."""
+        path = Path(path)
+        payload = {
+            "design": self.design,
+            "results": json.loads(self.results.to_json(orient="records")),
+            "model": self.models[0] if self.models else {},
+            "models": self.models,
+            "verdicts": self.verdicts,
+            "warnings": self.warnings,
+            "parameters": self.parameters,
+            "analysis_id": self.analysis_id,
+        }
+        path.write_text(json.dumps(payload, indent=2, default=_json_default), encoding="utf-8")
+        return path
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return None if not np.isfinite(value) else float(value)
+    return str(value)
+
+
+def significance(warehouse, **options) -> pd.DataFrame:
+    """The tidy result table of :func:`analyze` (its other parts are in ``.attrs``)."""
+    outcome = analyze(warehouse, **options)
+    table = outcome.results.copy()
+    table.attrs = {
+        "design": outcome.design,
+        "verdicts": outcome.verdicts,
+        "warnings": outcome.warnings,
+        "analysis_id": outcome.analysis_id,
+    }
+    return table
+
+
+def analyze(
+    warehouse,
+    *,
+    task: str | None = None,
+    metric: str | None = None,
+    experiment: str | None = None,
+    method: str | None = None,
+    baseline: str = "none",
+    alpha: float = 0.05,
+    correction: str = "holm",
+    n_boot: int = 10_000,
+    seed: int = 0,
+    effect: float = 0.01,
+    store: bool = True,
+) -> Significance:
+    """Does task order change accuracy or across-seed variance? All tests, corrected and explained.
+
+    Parameters
+    ----------
+    warehouse
+        A :class:`seqrob.warehouse.Warehouse`.
+    task, metric, experiment, method
+        Restrict to these (default: every task and metric; the one experiment stored).
+    baseline
+        The reference order of the contrasts (``none`` = target task alone).
+    alpha
+        Level of the tests and 1 - confidence of the intervals.
+    correction
+        ``"holm"`` (family-wise error) or ``"bh"`` (false discovery rate), applied
+        within each family of tests of one task x metric (all its contrasts; all its
+        variance tests).
+    n_boot
+        Bootstrap replicates.
+    seed
+        Seed of every resampling RNG (the analysis is reproducible from it).
+    effect
+        The order difference (metric units) the power analysis sizes seeds for.
+    store
+        Store the analysis in the warehouse.
+
+    Returns
+    -------
+    Significance
+    """
+    if correction not in CORRECTIONS:
+        raise InputError(f"unknown correction '{correction}'", fix="use --correction holm or --correction bh")
+    if not 0 < alpha < 0.5:
+        raise InputError(f"alpha {alpha} is outside (0, 0.5)", fix="use e.g. --alpha 0.05")
+    if n_boot < 100:
+        raise InputError(f"--n-boot {n_boot} is too few replicates", fix="use at least 1000 (10000 recommended)")
+    parameters = dict(task=task, metric=metric, experiment=experiment, method=method, baseline=baseline,
+                      alpha=alpha, correction=correction, n_boot=n_boot, seed=seed, effect=effect)  # fmt: skip
+    scores, predictions = _load(warehouse, task=task, metric=metric, experiment=experiment, method=method)
+    frames, models, verdicts, notes, designs, powers = [], [], [], [], {}, []
+    for key, group in scores.groupby(["method", "task", "metric"], sort=True):
+        label = _label(key, scores)
+        preds = None
+        if predictions is not None:
+            preds = predictions[(predictions["task"] == key[1]) & predictions["run_id"].isin(group["run_id"])]
+            preds = preds if len(preds) else None
+        part = _analyze_group(group, preds, label=label, baseline=baseline, alpha=alpha, correction=correction,
+                              n_boot=n_boot, seed=seed, effect=effect)  # fmt: skip
+        frames.append(part["results"])
+        models.append(part["model"])
+        verdicts.extend(part["verdicts"])
+        notes.extend(part["warnings"])
+        designs[label] = part["design"]
+        powers.append(part["power"])
+    results = result_frame(pd.concat(frames, ignore_index=True)) if frames else result_frame()
+    outcome = Significance(
+        results=results,
+        design=designs,
+        models=models,
+        verdicts=verdicts,
+        warnings=notes,
+        parameters=parameters,
+        power=pd.concat(powers, ignore_index=True) if powers else pd.DataFrame(),
+    )
+    if store:
+        outcome.analysis_id = _store(warehouse, outcome)
+    return outcome
+
+
+# --- loading -----------------------------------------------------------------------------
+
+
+def _load(warehouse, *, task, metric, experiment, method):
+    scores = warehouse.scores()
+    if scores.empty:
+        raise DesignError("the warehouse holds no finished runs - ingest, simulate or train first")
+    experiments = sorted(scores["experiment"].unique())
+    if experiment is None and len(experiments) > 1:
+        raise DesignError(
+            f"the warehouse holds several experiments ({', '.join(experiments)})"
+            " - pass --experiment NAME to choose one"
+        )
+    filters = {"experiment": experiment, "task": task, "metric": metric, "method": method}
+    for column, value in filters.items():
+        if value is None:
+            continue
+        if value not in set(scores[column]):
+            raise InputError(
+                f"no {column} '{value}' in the warehouse",
+                fix=f"{column}s stored: " + ", ".join(sorted(map(str, scores[column].unique()))),
+            )
+        scores = scores[scores[column] == value]
+    missing_family = scores["family"].isna()
+    if missing_family.any():
+        raise DesignError(
+            f"language '{scores.loc[missing_family, 'language'].iloc[0]}' has no family in the warehouse"
+            " - ingest again with a family column or --families"
+        )
+    # Analyses run on proportions for bounded metrics and the metric's own units otherwise.
+    tasks = sorted(scores["task"].unique())
+    predictions = warehouse.con.execute(
+        """SELECT p.run_id, p.task, p.language, p.example_id, p.correct, p.value, p.tp, p.fp, p.fn
+           FROM predictions p JOIN runs r USING (run_id)
+           WHERE r.status = 'finished' AND p.task IN (SELECT unnest(?::VARCHAR[]))""",
+        [tasks],
+    ).df()
+    if predictions.empty:
+        predictions = None
+    else:
+        predictions = predictions.dropna(axis=1, how="all")
+    return scores.reset_index(drop=True), predictions
+
+
+def _label(key: tuple, scores: pd.DataFrame) -> str:
+    method, task, metric = key
+    several_methods = scores["method"].nunique() > 1
+    return f"{task} {metric}" + (f" ({method})" if several_methods else "")
+
+
+# --- one task x metric -------------------------------------------------------------------
+
+
+def _design(data: pd.DataFrame, predictions: pd.DataFrame | None) -> dict:
+    seeds = data.groupby("order")["seed"].nunique().to_dict()
+    languages = data.groupby("family")["language"].nunique().to_dict()
+    seed_sets = data.groupby("order")["seed"].apply(frozenset)
+    return {
+        "orders": list(seeds),
+        "seeds_per_order": {k: int(v) for k, v in seeds.items()},
+        "paired_seeds": len(set(seed_sets)) == 1,
+        "languages_per_family": {k: int(v) for k, v in languages.items()},
+        "languages": int(data["language"].nunique()),
+        "runs": int(data["run_id"].nunique()),
+        "scores": int(len(data)),
+        "per_example_outcomes": predictions is not None,
+    }
+
+
+def _order_list(data: pd.DataFrame, baseline: str) -> list[str]:
+    orders = list(dict.fromkeys(data["order"]))
+    return ([baseline] if baseline in orders else []) + sorted(o for o in orders if o != baseline)
+
+
+def _quiet(function, *args, **kwargs):
+    """Run a statistics function, collecting its warnings as sentences instead of printing them."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frame = function(*args, **kwargs)
+    messages = [str(w.message) for w in caught if not issubclass(w.category, (DeprecationWarning, FutureWarning))]
+    return frame, messages
+
+
+def _rename(frame: pd.DataFrame, old: str, new: str) -> pd.DataFrame:
+    frame = frame.copy()
+    frame.loc[frame["test"] == old, "test"] = new
+    return frame
+
+
+def _analyze_group(data, predictions, *, label, baseline, alpha, correction, n_boot, seed, effect) -> dict:
+    design = _design(data, predictions)
+    orders = _order_list(data, baseline)
+    min_seeds = min(design["seeds_per_order"].values())
+    notes: list[str] = []
+    frames: list[pd.DataFrame] = []
+    confidence = 1 - alpha
+    if baseline not in orders:
+        notes.append(f"{label}: baseline order '{baseline}' is not stored; contrasts use the orders' own pairs")
+    small = [f"{f} ({', '.join(sorted(data.loc[data['family'] == f, 'language'].unique()))})"
+             for f, n in design["languages_per_family"].items() if n == 1]  # fmt: skip
+    if small:
+        notes.append(f"{label}: one language in " + "; ".join(small)
+                     + ": a family effect there cannot be told from that language's own")  # fmt: skip
+    if len(orders) < 2:
+        notes.append(f"{label}: one order only ('{orders[0]}'): there is nothing to compare")
+    if min_seeds < 3:
+        notes.append(f"{label}: {min_seeds} seed(s) for some order: order effects cannot be told from seed noise"
+                     " with fewer than 3 seeds per order; only descriptive results are given")  # fmt: skip
+
+    model_summary: dict = {"label": label}
+    fit = None
+    if len(orders) >= 2 and min_seeds >= 2:
+        tests, messages = _quiet(mixed.order_tests, data, baseline=baseline, alpha=alpha)
+        notes.extend(f"{label}: {m}" for m in messages)
+        notes.extend(f"{label}: {m[-1] if isinstance(m, tuple) else m}" for m in tests.attrs.get("warnings", []))
+        frames.append(tests)
+        try:
+            fit, messages = _quiet(mixed.fit_mixed, data, baseline=baseline, alpha=alpha)
+            model_summary = _model_summary(fit, label)
+        except DesignError as error:
+            notes.append(f"{label}: mixed model not fitted: {error}")
+    else:
+        frames.append(_descriptive_means(data, orders, label))
+
+    if len(orders) >= 2 and min_seeds >= 2:
+        statistics = ("bootstrap_mean", "contrast")
+        boot, messages = _quiet(bootstrap.paired_bootstrap, data, predictions, orders=orders, statistics=statistics,
+                                n_boot=n_boot, confidence=confidence, seed=seed)  # fmt: skip
+        notes.extend(f"{label}: {m}" for m in messages)
+        frames.append(_rename(boot, "contrast", "bootstrap_contrast"))
+        if min_seeds <= FEW_SEEDS:
+            flips, messages = _quiet(permutation.sign_flip_test, data, orders=orders, confidence=confidence, seed=seed)
+            notes.extend(f"{label}: {m}" for m in messages)
+            frames.append(_rename(flips, "contrast", "signflip_contrast"))
+            ts, messages = _quiet(permutation.seed_t_test, data, orders=orders, confidence=confidence)
+            notes.extend(f"{label}: {m}" for m in messages)
+            frames.append(_rename(ts, "contrast", "seed_t_contrast"))
+        spread, messages = _quiet(variance.variance_tests, data, predictions, orders=orders, confidence=confidence,
+                                  n_boot=min(n_boot, 2000), seed=seed)  # fmt: skip
+        notes.extend(f"{label}: {m}" for m in messages)
+        frames.append(spread)
+        asos, messages = _quiet(aso_module.aso_table, data, orders=orders, confidence=confidence, seed=seed)
+        notes.extend(f"{label}: {m}" for m in messages)
+        frames.append(asos)
+
+    results = result_frame(pd.concat(frames, ignore_index=True))
+    results = _adjust(results, correction=correction, label=label)
+    power_table = _power(fit, data, effect=effect, alpha=alpha, label=label) if fit is not None else pd.DataFrame()
+    verdicts = _verdicts(results, design, label=label, alpha=alpha, correction=correction, power_table=power_table,
+                         effect=effect)  # fmt: skip
+    return {
+        "results": results,
+        "model": model_summary,
+        "verdicts": verdicts,
+        "warnings": list(dict.fromkeys(notes)),
+        "design": design,
+        "power": power_table,
+    }
+
+
+def _descriptive_means(data: pd.DataFrame, orders: list[str], label: str) -> pd.DataFrame:
+    runs = data.groupby(["task", "metric", "family", "order", "seed"], as_index=False)["score"].mean()
+    rows = []
+    for (task, metric, family, order), group in runs.groupby(["task", "metric", "family", "order"]):
+        rows.append(dict(test="mean", term=order, task=task, metric=metric, family=family,
+                         estimate=group["score"].mean(), n=group["seed"].nunique(),
+                         method="mean over seeds of the family's mean score (descriptive: no test possible)"))  # fmt: skip
+    return result_frame(rows)
+
+
+def _model_summary(fit, label: str) -> dict:
+    fixed = fit.fixed_effects
+    return {
+        "label": label,
+        "formula": getattr(fit, "formula", None),
+        "criterion": getattr(fit, "criterion", None),
+        "fixed_effects": json.loads(fixed.to_json(orient="records")) if isinstance(fixed, pd.DataFrame) else fixed,
+        "variance_components": {k: (None if v is None or not np.isfinite(v) else float(v))
+                                for k, v in fit.variance_components.items()},  # fmt: skip
+        "log_likelihood": None if not np.isfinite(fit.log_likelihood) else float(fit.log_likelihood),
+        "converged": bool(fit.converged),
+        "warnings": list(fit.warnings),
+    }
+
+
+# --- multiplicity, power, verdicts ---------------------------------------------------------
+
+# Each tuple is one family of tests corrected together, within one task x metric.
+_FAMILIES = (
+    ("contrast",),
+    ("lrt_order", "lrt_order_family"),
+    ("variance",),
+    ("signflip_contrast",),
+    ("seed_t_contrast",),
+    ("bootstrap_contrast",),
+)
+
+
+def _adjust(results: pd.DataFrame, *, correction: str, label: str) -> pd.DataFrame:
+    results = results.copy()
+    for tests in _FAMILIES:
+        for (task, metric), _ in results.groupby(["task", "metric"], dropna=False):
+            mask = results["test"].isin(tests) & results["p_value"].notna()
+            mask &= (results["task"] == task) & (results["metric"] == metric)
+            if "bootstrap_contrast" in tests:  # one p-value per term and family: the first interval type
+                mask &= ~results.duplicated(["test", "term", "task", "metric", "family"])
+            n = int(mask.sum())
+            if n == 0:
+                continue
+            adjusted = multipletests(results.loc[mask, "p_value"].to_numpy(), method=CORRECTIONS[correction])[1]
+            results.loc[mask, "p_adjusted"] = adjusted
+            what = f"{correction} over {n} {' and '.join(tests)} test{'s' if n > 1 else ''} of {task} {metric}"
+            results.loc[mask, "method"] = results.loc[mask, "method"].fillna("") + f"; p_adjusted: {what}"
+    return results
+
+
+def _power(fit, data: pd.DataFrame, *, effect: float, alpha: float, label: str) -> pd.DataFrame:
+    rows = []
+    n_orders = data["order"].nunique()
+    n_total = data["language"].nunique()
+    n_families = data["family"].nunique()
+    for family, group in data.groupby("family"):
+        n_languages = group["language"].nunique()
+        try:
+            needed = power.seeds_for_power(fit, effect, n_languages=n_languages, alpha=alpha, n_orders=n_orders,
+                                           n_languages_total=n_total, n_families=n_families)  # fmt: skip
+        except Exception as error:  # a degenerate fit: say so, do not fail the analysis
+            needed, why = None, str(error)
+        else:
+            why = ""
+        rows.append({"label": label, "family": family, "effect": effect, "languages": n_languages,
+                     "seeds_needed": needed, "note": why})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _points(value: float, metric: str) -> str:
+    from seqrob.warehouse.ingest import is_bounded_metric
+
+    if is_bounded_metric(metric):
+        return f"{value * 100:+.1f} points"
+    return f"{value:+.3g}"
+
+
+def _verdicts(results, design, *, label, alpha, correction, power_table, effect) -> list[str]:
+    sentences: list[str] = []
+    contrasts = results[(results["test"] == "contrast") & results["family"].notna()]
+    min_seeds = min(design["seeds_per_order"].values())
+    if contrasts.empty:
+        if min_seeds < 3:
+            sentences.append(f"{label}: the design cannot tell whether order matters: {min_seeds} seed(s) per order")
+        return sentences
+    metric = contrasts["metric"].iloc[0]
+    significant = contrasts[contrasts["p_adjusted"] < alpha].sort_values("p_adjusted")
+    if len(significant):
+        parts = []
+        for family, rows in significant.groupby("family", sort=False):
+            for row in rows.itertuples():
+                parts.append(
+                    f"{family}: {row.term} {_points(row.estimate, metric)} "
+                    f"[{_points(row.ci_low, metric)}, {_points(row.ci_high, metric)}], "
+                    f"p_{correction} = {row.p_adjusted:.2g}"
+                )
+        families = list(dict.fromkeys(significant["family"]))
+        sentences.append(f"{label}: order changes the score in {_join(families)} — " + "; ".join(parts))
+        others = sorted(set(contrasts["family"]) - set(families))
+        if others:
+            sentences.append(f"{label}: no evidence that order matters in {_join(others)}")
+    else:
+        sentences.append(
+            f"{label}: no evidence that order changes the score in any family "
+            f"(all {len(contrasts)} contrasts p_{correction} >= {alpha})"
+        )
+    spread = results[(results["test"] == "variance") & (results["p_adjusted"] < alpha)]
+    if len(spread):
+        where = [f"{r.family or 'all languages'} ({r.term}, {r.method.split(';')[0]}, p_{correction} = {r.p_adjusted:.2g})"
+                 for r in spread.itertuples()]  # fmt: skip
+        sentences.append(f"{label}: order changes across-seed variance: " + "; ".join(where))
+    else:
+        sentences.append(f"{label}: no evidence that order changes across-seed variance")
+    if min_seeds <= FEW_SEEDS:
+        sentences.append(
+            f"{label}: {min_seeds} seeds per order: intervals over seeds use exact sign-flip and seed-level t "
+            "procedures, not the bootstrap"
+        )
+    if len(power_table) and power_table["seeds_needed"].notna().any():
+        undecided = contrasts[contrasts["p_adjusted"] >= alpha]["family"].unique()
+        needs = power_table[power_table["family"].isin(undecided) & power_table["seeds_needed"].notna()]
+        needs = needs[needs["seeds_needed"] > min_seeds]
+        if len(needs):
+            detail = ", ".join(f"{r.family} {int(r.seeds_needed)}" for r in needs.itertuples())
+            sentences.append(
+                f"{label}: to detect an order difference of {_points(effect, metric)} with 80% power, seeds per "
+                f"order needed: {detail}"
+            )
+    return sentences
+
+
+def _join(items: Sequence[str]) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _store(warehouse, outcome: Significance) -> int:
+    from seqrob import __version__
+    from seqrob.warehouse.analyses import store_analysis
+
+    with warehouse.transaction() as con:
+        return store_analysis(
+            con,
+            kind=KIND,
+            parameters=outcome.parameters,
+            results=outcome.results,
+            design=outcome.design,
+            model={"models": outcome.models, "verdicts": outcome.verdicts},
+            warnings=outcome.warnings,
+            seqrob_version=__version__,
+        )
+
+
+def power_table(
+    warehouse,
+    *,
+    effect: float,
+    task: str | None = None,
+    metric: str | None = None,
+    experiment: str | None = None,
+    baseline: str = "none",
+    alpha: float = 0.05,
+    power: float = 0.80,
+) -> pd.DataFrame:
+    """Seeds per order needed for ``power`` to detect an order difference of ``effect``, per family.
+
+    From the variance components of the mixed model fitted to the stored runs (run and
+    residual variance; seed and language effects cancel in a paired design).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``task, metric, family, languages, effect, power, seeds_needed, seeds_now``.
+    """
+    from seqrob.analysis import power as power_module
+
+    scores, _ = _load(warehouse, task=task, metric=metric, experiment=experiment, method=None)
+    rows = []
+    for (method, task_name, metric_name), data in scores.groupby(["method", "task", "metric"]):
+        min_seeds = int(data.groupby("order")["seed"].nunique().min())
+        if data["order"].nunique() < 2 or min_seeds < 2:
+            raise DesignError(
+                f"{task_name} {metric_name}: needs 2+ orders with 2+ seeds each to estimate the run variance"
+            )
+        fit, _ = _quiet(mixed.fit_mixed, data, baseline=baseline, alpha=alpha)
+        for family, group in data.groupby("family"):
+            needed = power_module.seeds_for_power(
+                fit, effect, n_languages=group["language"].nunique(), alpha=alpha, power=power,
+                n_orders=data["order"].nunique(), n_languages_total=data["language"].nunique(),
+                n_families=data["family"].nunique(),
+            )  # fmt: skip
+            rows.append({"task": task_name, "metric": metric_name, "family": family,
+                         "languages": group["language"].nunique(), "effect": effect, "power": power,
+                         "seeds_needed": needed, "seeds_now": min_seeds})  # fmt: skip
+    return pd.DataFrame(rows)

@@ -1,0 +1,125 @@
+"""``seqrob analyze significance|power``: thin wrappers of ``seqrob.analysis``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import pandas as pd
+import typer
+
+from seqrob.cli._common import DbOption, WaitOption, console, console_warning
+from seqrob.cli.warehouse import frame_table
+
+group = typer.Typer(
+    help="Statistics over stored runs: does order change accuracy and across-seed variance?",
+    no_args_is_help=True,
+)
+
+TaskOption = Annotated[Optional[str], typer.Option(help="Only this task (default: every task).")]
+MetricOption = Annotated[Optional[str], typer.Option(help="Only this metric (default: every metric).")]
+ExperimentOption = Annotated[
+    Optional[str], typer.Option(help="The experiment to analyse (required when several are stored).")
+]
+BaselineOption = Annotated[str, typer.Option(help="Reference order of the contrasts.")]
+
+# How the console shows each kind of row (the analysis itself never rounds).
+_SHOWN = ("lrt_order", "lrt_order_family", "contrast", "variance", "signflip_contrast", "seed_t_contrast")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(group, name="analyze")
+
+
+def _rounded(frame: pd.DataFrame) -> pd.DataFrame:
+    """Result rows for reading on a terminal: numbers rounded, one interval column."""
+
+    def interval(row) -> str:
+        if pd.isna(row.estimate):
+            return ""
+        text = f"{row.estimate:+.3f}"
+        if pd.notna(row.ci_low) and pd.notna(row.ci_high):
+            text += f" [{row.ci_low:+.3f}, {row.ci_high:+.3f}]"
+        return text
+
+    def statistic(row) -> str:
+        if pd.isna(row.statistic):
+            return ""
+        return f"{row.statistic:.3g}" + (f" ({row.df:.3g} df)" if pd.notna(row.df) else "")
+
+    return pd.DataFrame(
+        {
+            "test": frame["test"],
+            "term": frame["term"],
+            "family": frame["family"].fillna("all"),
+            "estimate [CI]": [interval(r) for r in frame.itertuples()],
+            "statistic": [statistic(r) for r in frame.itertuples()],
+            "p": frame["p_value"].map(lambda v: "" if pd.isna(v) else f"{v:.3g}"),
+            "p_adj": frame["p_adjusted"].map(lambda v: "" if pd.isna(v) else f"{v:.3g}"),
+            "n": frame["n"].map(lambda v: "" if pd.isna(v) else str(int(v))),
+        }
+    )
+
+
+@group.command("significance")
+def significance(
+    db: DbOption = None,
+    task: TaskOption = None,
+    metric: MetricOption = None,
+    experiment: ExperimentOption = None,
+    method: Annotated[Optional[str], typer.Option(help="Only this training method (finetune, prompt).")] = None,
+    baseline: BaselineOption = "none",
+    alpha: Annotated[float, typer.Option(help="Level of the tests; intervals are 1 - alpha.")] = 0.05,
+    correction: Annotated[str, typer.Option(help="holm (family-wise) or bh (false discovery rate).")] = "holm",
+    n_boot: Annotated[int, typer.Option(help="Bootstrap replicates.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Seed of every resampling RNG.")] = 0,
+    effect: Annotated[float, typer.Option(help="Order difference (metric units) the power analysis sizes for.")] = 0.01,
+    json_: Annotated[Optional[Path], typer.Option("--json", help="Also write the analysis as JSON here.")] = None,
+    all_rows: Annotated[bool, typer.Option("--all", help="Print every result row, not only the tests.")] = False,
+    wait: WaitOption = 10.0,
+) -> None:
+    """Mixed models, paired bootstrap CIs and variance tests of order x language family; verdicts first."""
+    from seqrob.analysis.significance import analyze
+    from seqrob.warehouse import Warehouse
+
+    with Warehouse(db, wait=wait) as wh:
+        outcome = analyze(wh, task=task, metric=metric, experiment=experiment, method=method, baseline=baseline,
+                          alpha=alpha, correction=correction, n_boot=n_boot, seed=seed, effect=effect)  # fmt: skip
+        path = wh.path
+    console.rule("verdict")
+    for sentence in outcome.verdicts:
+        console.print(sentence, markup=False, highlight=False)
+    results = outcome.results
+    for (task_name, metric_name), rows in results.groupby(["task", "metric"], sort=False):
+        shown = rows if all_rows else rows[rows["test"].isin(_SHOWN)]
+        console.print(frame_table(_rounded(shown), f"{task_name} {metric_name}: tests (details: --json, --all)"))
+    for note in outcome.warnings:
+        console_warning(note)
+    console.print(
+        f"stored as analysis {outcome.analysis_id} in {path}"
+        + (f"; JSON: {outcome.to_json(json_)}" if json_ else ""),
+        markup=False,
+        highlight=False,
+    )
+
+
+@group.command("power")
+def power_command(
+    effect: Annotated[float, typer.Option(help="Order difference to detect, in the metric's units (0.01 = 1 point).")],
+    db: DbOption = None,
+    task: TaskOption = None,
+    metric: MetricOption = None,
+    experiment: ExperimentOption = None,
+    baseline: BaselineOption = "none",
+    alpha: Annotated[float, typer.Option(help="Two-sided level of the test.")] = 0.05,
+    target: Annotated[float, typer.Option("--power", help="Target power.")] = 0.80,
+    wait: WaitOption = 10.0,
+) -> None:
+    """Seeds per order needed to detect an order effect, from the fitted variance components."""
+    from seqrob.analysis.significance import power_table
+    from seqrob.warehouse import Warehouse
+
+    with Warehouse(db, read_only=True, wait=wait) as wh:
+        table = power_table(wh, effect=effect, task=task, metric=metric, experiment=experiment,
+                            baseline=baseline, alpha=alpha, power=target)  # fmt: skip
+    console.print(frame_table(table, f"seeds per order for {target:.0%} power to detect {effect:g}"))

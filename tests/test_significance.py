@@ -1,0 +1,126 @@
+"""`seqrob analyze significance` end to end on simulated warehouses with a known truth."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from seqrob.analysis.results import COLUMNS
+from seqrob.analysis.significance import analyze, significance
+from seqrob.cli import main
+from seqrob.warehouse import DesignError, Warehouse
+from seqrob.warehouse.simulate import simulate
+
+FAMILIES = {
+    "en": "Indo-European", "de": "Indo-European", "fr": "Indo-European", "hi": "Indo-European",
+    "fi": "Uralic", "et": "Uralic", "hu": "Uralic",
+    "ta": "Dravidian", "te": "Dravidian", "ml": "Dravidian",
+    "tr": "Turkic", "kk": "Turkic",
+}  # fmt: skip
+
+
+def _warehouse(*, seeds=6, effects=None, outcomes=True, seed=0, orders=("none", "nli>qa", "qa>nli"), **kw):
+    sim = simulate(orders=orders, seeds=seeds, languages=tuple(FAMILIES), families=FAMILIES, effects=effects,
+                   n_examples=300, outcomes=outcomes, seed=seed, **kw)  # fmt: skip
+    wh = Warehouse(":memory:")
+    wh.ingest_frames(scores=sim.scores, predictions=sim.predictions)
+    return wh, sim
+
+
+def test_planted_effect_in_two_families_is_found_there_and_only_there():
+    effects = {("nli>qa", "Uralic"): 0.05, ("nli>qa", "Dravidian"): -0.05}
+    wh, sim = _warehouse(effects=effects, run_sd=0.01, seed=3)
+    outcome = analyze(wh, n_boot=1000, seed=1)
+    contrasts = outcome.results[(outcome.results["test"] == "contrast") & (outcome.results["term"] == "nli>qa vs none")]
+    found = set(contrasts.loc[contrasts["p_adjusted"] < 0.05, "family"])
+    assert found == {"Uralic", "Dravidian"}
+    truth = sim.truth.expected_contrasts()
+    for family in ("Uralic", "Dravidian"):
+        row = contrasts[contrasts["family"] == family].iloc[0]
+        realised = truth[(truth["family"] == family) & (truth["order"] == "nli>qa")]["realised_difference"].iloc[0]
+        assert row["ci_low"] <= realised <= row["ci_high"]
+        assert np.sign(row["estimate"]) == np.sign(effects[("nli>qa", family)])
+    verdict = " ".join(outcome.verdicts)
+    assert "order changes the score in" in verdict and "Uralic" in verdict and "Dravidian" in verdict
+    assert "p_holm" in verdict
+
+
+def test_null_with_run_level_noise_reports_no_order_effect():
+    wh, _ = _warehouse(effects=None, run_sd=0.02, seed_sd=0.01, seed=11)
+    table = significance(wh, n_boot=1000, seed=2)
+    contrasts = table[table["test"] == "contrast"]
+    assert (contrasts["p_adjusted"] >= 0.05).all()
+    assert "no evidence that order changes the score" in " ".join(table.attrs["verdicts"])
+
+
+def test_result_vocabulary_multiplicity_and_storage(tmp_path):
+    wh, _ = _warehouse(seeds=4)
+    outcome = analyze(wh, n_boot=500, correction="bh")
+    results = outcome.results
+    assert list(results.columns) == list(COLUMNS)
+    assert {"lrt_order", "lrt_order_family", "contrast", "variance", "aso"} <= set(results["test"])
+    contrasts = results[results["test"] == "contrast"]
+    # every contrast is adjusted, and the method says over which family of tests
+    assert contrasts["p_adjusted"].notna().all()
+    assert contrasts["method"].str.contains("p_adjusted: bh over 12 contrast tests of target accuracy").all()
+    assert (contrasts["p_adjusted"] >= contrasts["p_value"] - 1e-12).all()
+    # 4 seeds: intervals over seeds come from exact sign-flip and t procedures, and the verdict says so
+    assert {"signflip_contrast", "seed_t_contrast"} <= set(results["test"])
+    assert any("sign-flip" in v for v in outcome.verdicts)
+    stored = wh.con.execute("SELECT count(*) FROM analysis_results WHERE analysis_id = ?", [outcome.analysis_id])
+    assert stored.fetchall()[0][0] == len(results)
+    path = outcome.to_json(tmp_path / "a.json")
+    payload = json.loads(path.read_text())
+    assert set(payload) >= {"design", "results", "model"}
+    assert set(payload["model"]) >= {"fixed_effects", "variance_components", "log_likelihood"}
+    assert set(payload["model"]["variance_components"]) >= {"seed", "run", "language", "residual"}
+    assert len(payload["results"]) == len(results)
+
+
+def test_scores_only_runs_and_says_examples_were_not_resampled():
+    wh, _ = _warehouse(outcomes=False, seeds=6)
+    outcome = analyze(wh, n_boot=500)
+    boot = outcome.results[outcome.results["test"] == "bootstrap_contrast"]
+    assert len(boot) and boot["method"].str.contains("seed").all()
+    assert not outcome.design["target accuracy"]["per_example_outcomes"]
+
+
+def test_one_seed_gives_warnings_and_descriptive_rows_not_a_crash():
+    wh, _ = _warehouse(seeds=1)
+    outcome = analyze(wh, n_boot=500)
+    assert len(outcome.results) and outcome.results["estimate"].notna().all()
+    assert not (outcome.results["test"] == "contrast").any()
+    assert any("cannot be told from seed noise" in w for w in outcome.warnings)
+    assert any("cannot tell" in v for v in outcome.verdicts)
+
+
+def test_one_order_says_there_is_nothing_to_compare():
+    wh, _ = _warehouse(orders=("none",))
+    outcome = analyze(wh, n_boot=500)
+    assert any("nothing to compare" in w for w in outcome.warnings)
+    assert outcome.results["estimate"].notna().all()
+
+
+def test_several_experiments_need_a_choice():
+    wh, _ = _warehouse(seeds=3)
+    other = simulate(seeds=3, languages=("en", "fi"), families=FAMILIES, experiment="other", n_examples=20)
+    wh.ingest_frames(scores=other.scores)
+    with pytest.raises(DesignError, match="pass --experiment"):
+        analyze(wh, n_boot=500)
+    assert analyze(wh, experiment="other", n_boot=500, store=False).results["estimate"].notna().any()
+
+
+def test_cli_prints_the_verdict_first_and_writes_json(tmp_path, capsys):
+    db = tmp_path / "w.duckdb"
+    sim = simulate(seeds=5, languages=tuple(FAMILIES), families=FAMILIES, n_examples=100,
+                   effects={("nli>qa", "Uralic"): 0.06})  # fmt: skip
+    with Warehouse(db) as wh:
+        wh.ingest_frames(scores=sim.scores, predictions=sim.predictions)
+    main(["analyze", "significance", "--db", str(db), "--n-boot", "500", "--json", str(tmp_path / "r.json")])
+    out = capsys.readouterr().out
+    assert out.index("verdict") < out.index("tests")
+    assert "Uralic" in out and (tmp_path / "r.json").exists()
+    main(["analyze", "power", "--db", str(db), "--effect", "0.02"])
+    assert "seeds per order for 80% power to detect 0.02" in capsys.readouterr().out
