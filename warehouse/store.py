@@ -37,11 +37,17 @@ def default_path() -> Path:
     return Path(os.environ.get("SEQROB_DB") or DEFAULT_FILE)
 
 
+def _duckdb_config() -> dict[str, str]:
+    """Bound DuckDB's memory (``$SEQROB_MEMORY_LIMIT``, default 2GB): large ingests
+    stream through it and spill to disk instead of growing with the file."""
+    return {"memory_limit": os.environ.get("SEQROB_MEMORY_LIMIT", "2GB")}
+
+
 def _connect(path: str, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + wait
     while True:
         try:
-            return duckdb.connect(path, read_only=read_only)
+            return duckdb.connect(path, read_only=read_only, config=_duckdb_config())
         except duckdb.IOException as error:
             text = str(error)
             if "lock" not in text.lower():
