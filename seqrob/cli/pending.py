@@ -16,11 +16,6 @@ def _pending(what: str) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("train")
-    def train() -> None:
-        """Run a sweep (orders x seeds x methods) of sequenced intermediate-task training into the warehouse."""
-        _pending("train")
-
     @app.command("report")
     def report() -> None:
         """Render the PDF robustness report from the warehouse."""

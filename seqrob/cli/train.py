@@ -9,7 +9,15 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from seqrob.cli._common import DbOption, WaitOption, console, console_warning
 
@@ -20,7 +28,8 @@ def register(app: typer.Typer) -> None:
 
 def train(
     config: Annotated[
-        Optional[Path], typer.Argument(help="Sweep config (TOML). Default: the embedded synthetic default.", show_default=False)
+        Optional[Path],
+        typer.Argument(help="Sweep config (TOML). Default: the embedded synthetic default.", show_default=False),
     ] = None,
     db: DbOption = None,
     seeds: Annotated[
@@ -33,9 +42,13 @@ def train(
     methods: Annotated[Optional[str], typer.Option(help="Methods, comma-separated: finetune, prompt.")] = None,
     max_steps: Annotated[
         Optional[int],
-        typer.Option("--max-steps", help="Cap every stage at N steps (smoke runs; stored as experiment <name>-max<N>steps)."),
+        typer.Option(
+            "--max-steps", help="Cap every stage at N steps (smoke runs; stored as experiment <name>-max<N>steps)."
+        ),
     ] = None,
-    workers: Annotated[Optional[int], typer.Option(help="Runs at the same time (default: one per CPU core).", min=1)] = None,
+    workers: Annotated[
+        Optional[int], typer.Option(help="Runs at the same time (default: one per CPU core).", min=1)
+    ] = None,
     backend: Annotated[str, typer.Option(help="Where runs execute: local (processes) or ray.")] = "local",
     address: Annotated[
         Optional[str], typer.Option(help="Ray cluster address for --backend ray (default: a local Ray instance).")
@@ -46,6 +59,7 @@ def train(
     """Run a sweep (orders x seeds x methods) of sequenced intermediate-task training into the warehouse."""
     from seqrob.training.config import load_config, with_overrides
     from seqrob.training.sweep import sweep
+    from seqrob.warehouse import default_path
 
     loaded = load_config(config)
     loaded = with_overrides(
@@ -57,8 +71,10 @@ def train(
         experiment=experiment,
     )
     with _Display() as display:
-        result = sweep(loaded, db=db, workers=workers, backend=backend, address=address, wait_seconds=wait, events=display)
-    where = db if db is not None else "the default warehouse"
+        result = sweep(
+            loaded, db=db, workers=workers, backend=backend, address=address, wait=wait, events=display
+        )
+    where = db if db is not None else default_path()
     console.print(
         f"experiment {result.experiment}: {result.finished} runs finished, {result.failed} failed, "
         f"{result.skipped} already stored (of {result.planned}) in {result.seconds:.0f} s -> {where}"
@@ -70,9 +86,13 @@ def train(
 
 
 class _Display:
-    """Live progress for people: runs done / total with an ETA, and each worker's stage and loss."""
+    """Live progress for people: runs done / total with an ETA, and each worker's stage and loss.
+
+    Where the output is not a terminal (CI logs, pipes) it prints one line per stored run instead.
+    """
 
     def __init__(self) -> None:
+        self.live = console.is_terminal
         self.progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(bar_width=24),
@@ -87,28 +107,44 @@ class _Display:
         self.started = time.monotonic()
 
     def __enter__(self) -> _Display:
-        self.progress.start()
+        if self.live:
+            self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         for task in self.workers.values():
             self.progress.remove_task(task)
-        self.progress.stop()
+        if self.live:
+            self.progress.stop()
 
     def __call__(self, event: dict) -> None:
         kind = event["event"]
         if kind == "plan":
             note = f" ({event['skipped']} already stored)" if event["skipped"] else ""
             self.runs = self.progress.add_task(f"runs{note}", total=event["todo"])
+            self.todo = event["todo"]
             if event["todo"]:
-                console.print(
+                self.progress.console.print(
                     f"{event['experiment']}: {event['todo']} runs on {event['workers']} {event['backend']} worker(s),"
-                    f" {event['threads']} torch thread(s) each"
+                    f" {event['threads']} torch thread(s) each",
+                    markup=False,
                 )
+        elif kind == "stored" and not self.live:
+            elapsed = time.monotonic() - self.started
+            eta = elapsed / event["done"] * (event["todo"] - event["done"])
+            console.print(
+                f"run {event['done']}/{event['todo']} {event['status']} in {event['seconds']:.0f} s"
+                f" (elapsed {elapsed:.0f} s, about {eta:.0f} s to go): {event['run_id']}",
+                markup=False,
+                soft_wrap=True,
+            )
+        elif not self.live:
+            return
         elif kind == "progress":
             key = event.get("pid", 0)
-            _, _, rest = event["run_id"].partition(":")
-            label = rest.rsplit(":", 1)[0]
+            label = f"{event['order']} seed {event['seed']}" + (
+                f" {event['method']}" if event["method"] != "finetune" else ""
+            )
             what = "evaluating" if event.get("evaluating") else f"loss {event['loss']:.3f}"
             text = f"  {label} stage {event['position']}/{event['stages']} {event['task']} {what}"
             if key not in self.workers:
