@@ -48,7 +48,11 @@ def test_help_runs_from_the_installed_script():
         assert re.search(rf"\b{group}\b", out.stdout)
 
 
-def test_pending_commands_say_so_without_a_traceback():
-    out = subprocess.run([sys.executable, "-m", "seqrob", "report"], capture_output=True, text=True)
+def test_a_user_error_is_one_line_without_a_traceback(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "seqrob", "warehouse", "info", "--db", str(tmp_path / "none.duckdb")],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode != 0
-    assert "not yet available" in out.stderr and "Traceback" not in out.stderr
+    assert out.stderr.startswith("error: no warehouse at") and "Traceback" not in out.stderr

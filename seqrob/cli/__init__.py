@@ -16,7 +16,7 @@ try:  # Typer >= 0.20 carries its own copy of click
 except ImportError:  # pragma: no cover - older Typer uses click itself
     from click.exceptions import ClickException
 
-from seqrob.cli import analyze, ingest, pending, simulate, train, warehouse
+from seqrob.cli import analyze, demo, ingest, report, simulate, train, warehouse
 from seqrob.cli._common import console_error
 from seqrob.warehouse.errors import SeqrobError
 
@@ -34,7 +34,8 @@ warehouse.register(app)
 simulate.register(app)
 analyze.register(app)
 train.register(app)
-pending.register(app)
+report.register(app)
+demo.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

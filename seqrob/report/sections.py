@@ -1,0 +1,735 @@
+"""The report's six sections, as document blocks: summary, design, accuracy, robustness,
+methods, reproducibility (in that order, as a methods-and-results section reads)."""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Sequence
+from importlib import metadata
+
+import numpy as np
+import pandas as pd
+
+from seqrob.report import figures
+from seqrob.report.document import Block, Figure, Heading, PageBreak, Table, Text
+from seqrob.report.sources import Group, Inputs
+from seqrob.report.text import (
+    CORRECTION_NAMES,
+    REFERENCES,
+    SUMMARY_ITEMS,
+    Findings,
+    design_line,
+    findings,
+    interval,
+    number,
+    p_text,
+    plural,
+    primary_variance,
+    scale_of,
+    split_term,
+    term_text,
+)
+
+__all__ = ["build", "QUESTION"]
+
+QUESTION = (
+    "Does the order of intermediate fine-tuning tasks change zero-shot cross-lingual performance, or its "
+    "stability across seeds, by more than seed noise alone would?"
+)
+PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "duckdb", "pyarrow", "matplotlib", "seaborn", "reportlab",
+            "pypdf", "torch", "transformers", "tokenizers")  # fmt: skip
+
+
+def build(inputs: Inputs) -> list[Block]:
+    """Every block of the report, in reading order."""
+    blocks: list[Block] = []
+    blocks += summary(inputs)
+    blocks.append(PageBreak())
+    blocks += design(inputs)
+    for number_, group in enumerate(inputs.groups, start=1):
+        blocks.append(PageBreak())
+        blocks += accuracy(group, inputs, index=number_)
+    for number_, group in enumerate(inputs.groups, start=1):
+        blocks.append(PageBreak())
+        blocks += robustness(group, inputs, index=number_)
+    blocks.append(PageBreak())
+    blocks += methods(inputs)
+    blocks.append(PageBreak())
+    blocks += reproducibility(inputs)
+    return blocks
+
+
+def _section(inputs: Inputs, number_: int, title: str, group: Group, index: int) -> str:
+    several = len(inputs.groups) > 1
+    return f"{number_}.{index} {title}: {group.label}" if several else f"{number_}. {title}"
+
+
+# --- 1. summary --------------------------------------------------------------------------------
+
+
+def summary(inputs: Inputs) -> list[Block]:
+    p = inputs.parameters
+    alpha, correction = p["alpha"], p["correction"]
+    found = Findings()
+    for group in inputs.groups:
+        found.extend(findings(group, alpha=alpha, correction=correction, effect=p["effect"], prefix=len(inputs.groups) > 1))
+    experiment = inputs.experiment or "all experiments"
+    blocks: list[Block] = [
+        Heading("Does task order matter? A robustness report"),
+        Text(f"Experiment **{experiment}** \u00b7 warehouse {inputs.path} \u00b7 seqrob analysis "
+             f"{', '.join(str(a.analysis_id) for a in inputs.analyses if a.analysis_id is not None) or '(not stored)'}", "note"),
+        Text(f"**Question.** {QUESTION}", "lead"),
+        Text(f"**Design.** {design_line(inputs.groups)}", "lead"),
+    ]
+    tested = any(not g.results[g.results["test"] == "contrast"].empty for g in inputs.groups)
+    untested = "Cannot be assessed: no test was possible (see below)."
+    headings = (
+        ("Where order changes accuracy", found.accuracy,
+         "Nowhere: no order contrast survives the correction." if tested else untested),
+        ("Where order changes across-seed variance", found.variance, "Nowhere (see below)." if tested else untested),
+        ("Where there is no evidence of an order effect", found.no_evidence, None),
+        ("What this design cannot tell", found.cannot_tell, "Nothing beyond the limits stated in Section 5."),
+    )
+    for title, items, empty in headings:
+        if not items and empty is None:
+            continue
+        blocks.append(Text(f"**{title}**", "body"))
+        if not items:
+            blocks.append(Text(empty, "bullet"))
+        for item in items[:SUMMARY_ITEMS]:
+            blocks.append(Text(item, "bullet"))
+        if len(items) > SUMMARY_ITEMS:
+            blocks.append(Text(f"... and {len(items) - SUMMARY_ITEMS} more (Section 3 lists every contrast).", "bullet"))
+    name = CORRECTION_NAMES.get(correction, correction)
+    unit = "points of " + inputs.groups[0].metric if scale_of(inputs.groups[0].metric).unit == "points" else "metric units"
+    blocks.append(Text(
+        f"How to read this: differences are in {unit} (first order minus second), with 95% confidence intervals from "
+        f"the mixed model (Satterthwaite df); p-values are {name}-adjusted over all order contrasts of a task "
+        f"(\u03b1 = {alpha:g}). 'No evidence' is not evidence of no effect: the interval says which effects the data "
+        "still allow. Section 3 has the contrasts and the model, Section 4 across-seed variability, Section 5 exactly "
+        "what was computed.", "note"))  # fmt: skip
+    return blocks
+
+
+# --- 2. design -----------------------------------------------------------------------------------
+
+
+def design(inputs: Inputs) -> list[Block]:
+    blocks: list[Block] = [Heading("2. Design")]
+    info = inputs.design
+    blocks.append(Text("What is stored and analysed: every order's runs (one per seed), the languages each was evaluated "
+                       "on, grouped by language family, and anything missing or failed. Orders are written as the "
+                       "intermediate tasks in training order (a>b: a, then b, then the target task); 'none' trains the "
+                       "target task alone."))  # fmt: skip
+    seen: set[tuple] = set()
+    for group in inputs.groups:
+        key = (group.method, tuple(group.orders), tuple(sorted(group.scores["language"].unique())))
+        if key in seen:
+            continue
+        seen.add(key)
+        blocks.append(_design_table(group, inputs))
+    orders = info.orders
+    if len(orders):
+        rows = []
+        for r in orders.itertuples():
+            stages = "target only" if r.order == "none" else " \u2192 ".join(r.order.split(">")) + " \u2192 target"
+            rows.append([r.experiment, r.method, r.order, stages, str(r.seeds), r.seed_values or "\u2013", str(r.failed)])
+        blocks.append(Table(["experiment", "method", "order", "training stages", "seeds", "seed values", "failed runs"],
+                            rows, caption="Orders and their runs (finished seeds, failed runs).",
+                            align=["l", "l", "l", "l", "r", "l", "r"]))  # fmt: skip
+    missing = info.missing
+    if len(missing):
+        summary_rows = (missing.groupby(["task", "order", "seed"])["language"]
+                        .apply(lambda s: ", ".join(sorted(s))).reset_index())  # fmt: skip
+        shown = summary_rows.head(40)
+        rows = [[r.task, r.order, str(r.seed), r.language] for r in shown.itertuples()]
+        caption = (f"Missing cells: {len(missing)} order \u00d7 seed \u00d7 language scores are absent from the full cross "
+                   f"of what is stored" + (f" (first 40 of {len(summary_rows)} run \u00d7 task rows shown)" if len(summary_rows) > 40 else "") + ".")  # fmt: skip
+        blocks.append(Table(["task", "order", "seed", "missing languages"], rows, caption=caption,
+                            align=["l", "l", "r", "l"], widths=[2, 2, 1, 8]))  # fmt: skip
+    else:
+        blocks.append(Text("**Missing cells:** none; every order \u00d7 seed \u00d7 language cell is present.", "body"))
+    failed = info.failed
+    if len(failed):
+        rows = [[r.run_id, r.order, str(r.seed), _first_line(r.failure, 160)] for r in failed.itertuples()]
+        blocks.append(Table(["run", "order", "seed", "failure"], rows, caption=f"Failed runs ({len(failed)}): not analysed.",
+                            widths=[3, 1.5, 0.7, 6], align=["l", "l", "r", "l"]))  # fmt: skip
+    else:
+        blocks.append(Text("**Failed runs:** none.", "body"))
+    notes = list(dict.fromkeys(list(info.warnings) + [w for g in inputs.groups for w in g.warnings]))
+    if notes:
+        blocks.append(Text("**What the design and the analysis warn about**", "body"))
+        blocks.extend(Text(note, "bullet") for note in notes[:20])
+        if len(notes) > 20:
+            blocks.append(Text(f"... and {len(notes) - 20} more warnings (seqrob analyze significance prints them all).", "bullet"))
+    return blocks
+
+
+def _first_line(text, limit: int) -> str:
+    if text is None or (isinstance(text, float) and np.isnan(text)):
+        return "\u2013"
+    line = str(text).strip().splitlines()[0] if str(text).strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "\u2026"
+
+
+def _design_table(group: Group, inputs: Inputs) -> Table:
+    data = group.scores
+    orders = group.orders
+    rows = []
+    for family in group.families:
+        part = data[data["family"] == family]
+        codes = sorted(part["language"].unique())
+        cells = []
+        for order in orders:
+            cell = part[part["order"] == order]
+            cells.append(f"{cell['seed'].nunique()} \u00d7 {cell['language'].nunique()}" if len(cell) else "\u2013")
+        rows.append([family, f"{len(codes)}: {', '.join(codes)}"] + cells)
+    cells = [f"{data[data['order'] == o]['seed'].nunique()} \u00d7 {data[data['order'] == o]['language'].nunique()}" for o in orders]
+    rows.append(["**all**", f"**{data['language'].nunique()}**"] + [f"**{c}**" for c in cells])
+    header = ["family", "languages"] + orders
+    caption = (f"{group.label}: seeds \u00d7 languages with scores, per order and language family "
+               f"({data['run_id'].nunique()} runs, {len(data)} scores).")  # fmt: skip
+    return Table(header, rows, caption=caption, align=["l", "l"] + ["r"] * len(orders),
+                 widths=[1.6, 3.2] + [1.0] * len(orders))  # fmt: skip
+
+
+# --- 3. accuracy --------------------------------------------------------------------------------
+
+
+def _families_note(group: Group) -> dict[str, str]:
+    counts = group.scores.groupby("family")["language"].nunique()
+    return {f: f"  ({plural(int(n), 'language')})" for f, n in counts.items()}
+
+
+def accuracy(group: Group, inputs: Inputs, *, index: int) -> list[Block]:
+    p = inputs.parameters
+    scale = scale_of(group.metric)
+    name = CORRECTION_NAMES.get(p["correction"], p["correction"])
+    colors = figures.order_colors(group.orders, group.baseline)
+    blocks: list[Block] = [Heading(_section(inputs, 3, "Accuracy", group, index))]
+    contrasts = group.results[(group.results["test"] == "contrast") & group.results["family"].notna()]
+    if contrasts.empty:
+        blocks.append(Text(f"No order contrasts were estimated: with {plural(group.min_seeds, 'seed')} per order (or a "
+                           "single order) order cannot be separated from seed noise, so this section shows mean scores "
+                           "only."))  # fmt: skip
+    else:
+        n = len(contrasts)
+        blocks.append(Text(
+            f"Each row is the difference in mean {group.metric} between two orders within one language family "
+            f"(first minus second), estimated by the mixed model, which separates seed, run and language variation "
+            f"from the order effect. {name} correction over all {n} contrasts of {group.label}; filled diamonds are "
+            f"significant at \u03b1 = {p['alpha']:g} after it."))  # fmt: skip
+        rows = contrasts.assign(group=contrasts["family"])
+        pages = figures.chunk_groups([(f, int((rows["group"] == f).sum()) + 1) for f in group.families])
+        for k, families in enumerate(pages):
+            fig = figures.interval_plot(
+                rows[rows["group"].isin(families)], groups=families, colors=colors,
+                color_of=lambda term: colors.get(split_term(term)[0], "#333333"),
+                xlabel=f"difference in {group.metric} ({scale.unit})", scale=scale.factor,
+                label=lambda r: f"{scale.value(r['estimate'], signed=True):>6} {interval(r['ci_low'], r['ci_high'], scale):<16} {_p_label(r['p_adjusted'])}",
+                significant=lambda r: bool(r["p_adjusted"] < p["alpha"]), group_note=_families_note(group),
+            )  # fmt: skip
+            part = f" (part {k + 1} of {len(pages)})" if len(pages) > 1 else ""
+            blocks.append(Figure(fig, caption=(
+                f"**Order contrasts per language family{part}** ({group.label}). Points: difference in mean "
+                f"{group.metric}, {scale.unit}; lines: 95% CIs (mixed model, Satterthwaite df); dashed: no difference. "
+                f"Right: estimate, CI and {name}-adjusted p.")))  # fmt: skip
+        blocks.append(_contrast_table(group, contrasts, inputs))
+    blocks += _heatmaps(group, scale, inputs.languages)
+    blocks += _model_tables(group, inputs)
+    return blocks
+
+
+def _p_label(p) -> str:
+    text = p_text(p)
+    return "p" + ("" if text.startswith("<") else "=") + text
+
+
+def _second_opinion(group: Group) -> tuple[list[str], pd.DataFrame, pd.DataFrame]:
+    """The resampling check beside the model: with few seeds the seed-level paired t interval and
+    the exact sign-flip p; otherwise the paired bootstrap's percentile interval and its p."""
+    results = group.results
+    flips = results[results["test"] == "signflip_contrast"].drop_duplicates(["term", "family"])
+    ts = results[results["test"] == "seed_t_contrast"].drop_duplicates(["term", "family"])
+    if len(flips) and len(ts):
+        return ["paired t over seeds: 95% CI", "exact sign-flip p (adj.)"], ts, flips
+    boot = results[results["test"] == "bootstrap_contrast"]
+    percentile = boot[boot["method"].fillna("").str.contains("percentile")]
+    chosen = (percentile if len(percentile) else boot).drop_duplicates(["term", "family"])
+    return ["paired bootstrap: 95% CI", "bootstrap p (adj.)"], chosen, chosen  # percentile interval
+
+
+def _contrast_table(group: Group, contrasts: pd.DataFrame, inputs: Inputs) -> Table:
+    scale = scale_of(group.metric)
+    name = CORRECTION_NAMES.get(inputs.parameters["correction"], inputs.parameters["correction"])
+    headers, intervals, pvalues = _second_opinion(group)
+    intervals = intervals.set_index(["family", "term"])
+    pvalues = pvalues.set_index(["family", "term"])
+    order = {f: i for i, f in enumerate(group.families)}
+    rows = []
+    for r in contrasts.sort_values("family", key=lambda s: s.map(order), kind="stable").itertuples():
+        key = (r.family, r.term)
+        significant = r.p_adjusted < inputs.parameters["alpha"]
+        rows.append([
+            r.family, r.term, scale.value(r.estimate, signed=True), interval(r.ci_low, r.ci_high, scale),
+            number(r.df, 1), p_text(r.p_value), ("**" + p_text(r.p_adjusted) + "**") if significant else p_text(r.p_adjusted),
+            interval(intervals.loc[key, "ci_low"], intervals.loc[key, "ci_high"], scale) if key in intervals.index else "\u2013",
+            p_text(pvalues.loc[key, "p_adjusted"]) if key in pvalues.index else "\u2013",
+        ])  # fmt: skip
+    check = headers[0].split(":")[0]
+    return Table(
+        ["family", "contrast", f"diff. ({scale.unit})", "95% CI", "df", "p", f"p ({name})"] + headers,
+        rows,
+        caption=(f"**Every order contrast** of {group.label}: mixed model (primary) and, as a check that does not rest "
+                 f"on the model's assumptions, the {check}. Bold: significant after correction."),
+        align=["l", "l", "r", "r", "r", "r", "r", "r", "r"],
+        widths=[1.45, 1.65, 0.95, 1.4, 0.5, 0.8, 0.8, 1.4, 1.1],
+        font_size=7,
+    )
+
+
+def _heatmaps(group: Group, scale, languages: pd.DataFrame) -> list[Block]:
+    data = group.scores
+    means = data.groupby(["language", "order"], as_index=False)["score"].mean()
+    family_of = data.drop_duplicates("language").set_index("language")["family"].to_dict()
+    blocks: list[Block] = []
+    counts = data.groupby("family")["language"].nunique()
+    pages = figures.chunk_groups([(f, int(counts[f])) for f in group.families], limit=52)
+    for k, families in enumerate(pages):
+        fig = figures.language_heatmap(
+            means[means["language"].map(family_of).isin(families)], orders=group.orders, baseline=group.baseline,
+            families=families, language_label=_language_labels(data, languages), family_of=family_of, scale=scale.factor,
+            unit=scale.unit if scale.unit != "points" else f"{group.metric} (\u00d7100)",
+        )  # fmt: skip
+        part = f" (part {k + 1} of {len(pages)})" if len(pages) > 1 else ""
+        seeds = group.min_seeds
+        blocks.append(Figure(fig, caption=(
+            f"**Mean {group.metric} per language and order{part}** ({group.label}), averaged over "
+            f"{plural(seeds, 'seed')}; right: each order minus {group.baseline}. Languages are grouped by family. "
+            "These are descriptive means, not tests: per-language differences carry seed noise.")))  # fmt: skip
+    return blocks
+
+
+def _language_labels(data: pd.DataFrame, languages: pd.DataFrame) -> dict[str, str]:
+    """``Finnish (fi)`` where the warehouse knows the name, else the code."""
+    names = languages.set_index("code")["name"].dropna().to_dict() if len(languages) else {}
+    labels = {}
+    for code in data["language"].unique():
+        name = names.get(code)
+        labels[code] = f"{name} ({code})" if name and name.lower() != code.lower() else code
+    return labels
+
+
+def _model_tables(group: Group, inputs: Inputs) -> list[Block]:
+    model = group.model
+    scale = scale_of(group.metric)
+    blocks: list[Block] = [Heading("The mixed model", level=2)]
+    if not model.get("fixed_effects"):
+        blocks.append(Text("Not fitted: it needs at least two orders with at least two seeds each."))
+        return blocks
+    formula = model.get("formula") or "score ~ order * family + (1|seed) + (1|seed:order) + (1|language)"
+    blocks.append(Text(
+        f"Fitted by {model.get('criterion', 'REML')} to every score of {group.label} (one per run \u00d7 language): "
+        f"**{formula}**. The fixed effects are the baseline's mean in the reference family and the differences "
+        "from it; the random intercepts carry what is not the order's doing: each seed, each seed \u00d7 order run, "
+        f"each language. {'Converged.' if model.get('converged', True) else 'The optimiser did NOT converge: read with care.'}"))  # fmt: skip
+    components = model.get("variance_components") or {}
+    total = sum(v for v in components.values() if v is not None and np.isfinite(v))
+    meaning = {
+        "seed": "seed (shared by all orders of a seed: init, data order)",
+        "run": "run (seed \u00d7 order: what one training run adds)",
+        "language": "language (some languages are easier)",
+        "residual": "residual (run \u00d7 language, evaluation noise)",
+    }
+    rows = []
+    for key in ("seed", "run", "language", "residual"):
+        if key in components:
+            value = components[key]
+            ok = value is not None and np.isfinite(value)
+            rows.append([meaning[key], f"{value:.3g}" if ok else "\u2013",
+                         scale.value(np.sqrt(value)) if ok else "\u2013",
+                         f"{100 * value / total:.0f}%" if ok and total > 0 else "\u2013"])  # fmt: skip
+    blocks.append(Table(["component", "variance", f"SD ({scale.unit})", "share"], rows,
+                        caption="**Variance components**: where the variation in scores comes from.",
+                        align=["l", "r", "r", "r"], widths=[5, 1.3, 1.3, 1]))  # fmt: skip
+    tests = group.results[group.results["test"].isin(["lrt_order", "lrt_order_family"])
+                          | (group.results["term"] == "run variance by order")]  # fmt: skip
+    if len(tests):
+        what = {"lrt_order": "order (all order terms = 0)", "lrt_order_family": "order \u00d7 family (same order effect in every family)"}
+        rows = [[what.get(r.test, "run variance differs by order"), number(r.statistic, 2), number(r.df, 1),
+                 p_text(r.p_value), p_text(r.p_adjusted), _first_line(r.method, 400).split("; p_adjusted")[0]]
+                for r in tests.itertuples()]  # fmt: skip
+        blocks.append(Table(["test of", "statistic", "df", "p", "p (adj.)", "how"], rows,
+                            caption="**Model comparisons**: does order matter at all, and does its effect differ by family?",
+                            align=["l", "r", "r", "r", "r", "l"], widths=[2.6, 0.9, 0.6, 0.7, 0.7, 5.5], font_size=6.8))  # fmt: skip
+    fixed = pd.DataFrame(model["fixed_effects"])
+    rows = [[term_text(r.term), scale.value(r.estimate, signed=r.term != "(Intercept)"), scale.value(r.se),
+             number(r.df, 1), number(r.statistic, 2), p_text(r.p_value)] for r in fixed.itertuples()]  # fmt: skip
+    blocks.append(Table(["term", f"estimate ({scale.unit})", "SE", "df", "t", "p"], rows,
+                        caption=(f"**Fixed effects** (treatment coding: the intercept is {group.baseline} in the first "
+                                 "family; unadjusted p; the per-family contrasts above are the inference)."),
+                        align=["l", "r", "r", "r", "r", "r"], widths=[5, 1.4, 1, 0.9, 0.9, 0.9]))
+    return blocks
+
+
+# --- 4. robustness --------------------------------------------------------------------------------
+
+
+def robustness(group: Group, inputs: Inputs, *, index: int) -> list[Block]:
+    p = inputs.parameters
+    scale = scale_of(group.metric)
+    name = CORRECTION_NAMES.get(p["correction"], p["correction"])
+    colors = figures.order_colors(group.orders, group.baseline)
+    blocks: list[Block] = [Heading(_section(inputs, 4, "Robustness across seeds", group, index))]
+    seeds = group.min_seeds
+    if seeds < 2:
+        blocks.append(Text(f"With {plural(seeds, 'seed')} per order there is no across-seed variation to show or "
+                           "estimate: nothing in this section can be tested. Train or ingest at least 3 seeds per order "
+                           "(5 or more to compare variances)."))  # fmt: skip
+        return blocks
+    blocks.append(Text(
+        "Does the order change how much a result depends on the seed? Each point is one seed's score averaged over a "
+        "family's languages; the same seed is joined across orders"
+        + (" (the seeds are paired: every order ran with the same seeds)" if group.design.get("paired_seeds", True) else "")
+        + ". A wider spread under one order means a single-seed result under that order is less trustworthy."))  # fmt: skip
+    data = group.scores
+    per_family = data.groupby(["family", "order", "seed"], as_index=False)["score"].mean().rename(columns={"family": "panel"})
+    overall = data.groupby(["order", "seed"], as_index=False)["score"].mean().assign(panel=figures.ALL_LANGUAGES)
+    seed_scores = pd.concat([overall, per_family], ignore_index=True)
+    panels = [figures.ALL_LANGUAGES] + group.families
+    notes = {f: f" ({n})" for f, n in data.groupby("family")["language"].nunique().items()}
+    for chunk in _chunks(panels, 16):
+        fig = figures.seed_distributions(seed_scores[seed_scores["panel"].isin(chunk)], panels=chunk, orders=group.orders,
+                                         colors=colors, scale=scale.factor, unit=scale.unit, panel_note=notes)  # fmt: skip
+        blocks.append(Figure(fig, caption=(
+            f"**Across-seed distributions** ({group.label}): one point per seed ({plural(seeds, 'seed')} per order), the "
+            f"family's mean {group.metric} in {scale.unit}; bar: mean; whisker: \u00b11 SD. Panels have their own "
+            "y-scales (families differ in level; the spread within a panel is what matters). "
+            "In brackets: languages in the family.")))  # fmt: skip
+    pairs = group.results[(group.results["test"] == "variance") & group.results["term"].str.contains(" vs ", regex=False)]
+    primary = primary_variance(pairs) if len(pairs) else pairs
+    if len(primary):
+        rows = primary.assign(group=primary["family"].fillna(figures.ALL_LANGUAGES))
+        groups = [figures.ALL_LANGUAGES] + group.families
+        for chunk in figures.chunk_groups([(g, int((rows["group"] == g).sum()) + 1) for g in groups]):
+            fig = figures.interval_plot(
+                rows[rows["group"].isin(chunk)], groups=chunk, colors=colors,
+                color_of=lambda term: colors.get(split_term(term)[0], "#333333"),
+                xlabel="ratio of across-seed SDs (first order / second; log scale)", log=True, reference=1.0,
+                label=lambda r: f"{_ratio(r['estimate']):>5} [{_ratio(r['ci_low'])}, {_ratio(r['ci_high'])}] {_p_label(r['p_adjusted'])}",
+                significant=lambda r: bool(r["p_adjusted"] < p["alpha"]), group_note=_families_note(group),
+            )  # fmt: skip
+            unbounded = int((~np.isfinite(rows["ci_high"].astype(float)) | (rows["ci_low"] < 1 / 64)).sum())
+            note = (f" {unbounded} of {len(rows)} intervals run off the scale (unbounded or beyond 1/64): with "
+                    f"{plural(seeds, 'seed')} per order the data cannot bound those ratios.") if unbounded else ""  # fmt: skip
+            blocks.append(Figure(fig, caption=(
+                f"**SD ratios** ({group.label}): across-seed SD under the first order divided by that under the second, "
+                f"with 95% bootstrap CIs (BCa); dashed: equal spread. Right: ratio, CI and {name}-adjusted "
+                f"Brown-Forsythe p. Filled: significant after correction.{note}")))  # fmt: skip
+    blocks += _sd_table(group, inputs)
+    blocks += _variance_table(group, inputs)
+    blocks += _aso(group, inputs)
+    return blocks
+
+
+def _ratio(value) -> str:
+    """An SD ratio for reading: beyond 1/100 or 100 only its side is worth printing."""
+    if value is not None and np.isfinite(value) and value >= 100:
+        return ">100"
+    if value is not None and np.isfinite(value) and 0 < value < 0.01:
+        return "<0.01"
+    return number(value, 2)
+
+
+def _chunks(items: Sequence[str], size: int) -> list[list[str]]:
+    return [list(items[i:i + size]) for i in range(0, len(items), size)]
+
+
+def _sd_table(group: Group, inputs: Inputs) -> list[Block]:
+    scale = scale_of(group.metric)
+    sd = group.results[group.results["test"] == "sd"]
+    if sd.empty:
+        return []
+    sd = sd.assign(group=sd["family"].fillna(figures.ALL_LANGUAGES)).drop_duplicates(["group", "term"])
+    rows = []
+    for g in [figures.ALL_LANGUAGES] + group.families:
+        part = sd[sd["group"] == g].set_index("term")
+        if part.empty:
+            continue
+        cells = []
+        for order in group.orders:
+            if order in part.index:
+                r = part.loc[order]
+                cells.append(f"{scale.value(r['estimate'])} {interval(r['ci_low'], r['ci_high'], scale, signed=False)}")
+            else:
+                cells.append("\u2013")
+        rows.append([g] + cells)
+    return [Table(["family"] + group.orders, rows,
+                  caption=(f"**Across-seed SD per order** ({scale.unit}; 95% bootstrap CI) of the family's seed-level "
+                           "mean scores."),
+                  align=["l"] + ["r"] * len(group.orders), widths=[1.8] + [1.6] * len(group.orders))]
+
+
+def _variance_table(group: Group, inputs: Inputs) -> list[Block]:
+    results = group.results
+    rows_ = results[(results["test"] == "variance") & (results["term"] == "order")]
+    if rows_.empty:
+        return []
+    rows = []
+    for g in [None] + group.families:
+        part = rows_[rows_["family"].isna()] if g is None else rows_[rows_["family"] == g]
+        if part.empty:
+            continue
+        bf = part[part["method"].fillna("").str.startswith("Brown")]
+        lev = part[part["method"].fillna("").str.startswith("Levene")]
+
+        def cell(frame):
+            if frame.empty:
+                return ["\u2013", "\u2013", "\u2013"]
+            r = frame.iloc[0]
+            return [number(r["statistic"], 2), p_text(r["p_value"]), p_text(r["p_adjusted"])]
+
+        rows.append([g or figures.ALL_LANGUAGES, number(part.iloc[0]["estimate"], 2)] + cell(bf) + cell(lev))
+    blocks: list[Block] = [Table(
+        ["family", "max/min SD", "Brown-Forsythe F", "p", "p (adj.)", "Levene F", "p", "p (adj.)"], rows,
+        caption=("**Variance tests**: do the orders differ in across-seed spread? (omnibus over all orders; "
+                 "Brown-Forsythe is the primary test, Levene's mean-centred version is shown beside it)."),
+        align=["l"] + ["r"] * 7, widths=[1.9, 0.9, 1.5, 0.7, 0.8, 0.9, 0.7, 0.8])]
+    lrt = results[results["term"] == "run variance by order"]
+    if len(lrt):
+        r = lrt.iloc[0]
+        blocks.append(Text(f"In the mixed model, letting each order have its own run variance "
+                           f"{'improves' if r['p_adjusted'] < inputs.parameters['alpha'] else 'does not detectably improve'} "
+                           f"the fit (statistic {number(r['statistic'], 2)} on {number(r['df'], 0)} df, p = {p_text(r['p_value'])}, "
+                           f"adjusted {p_text(r['p_adjusted'])})."))  # fmt: skip
+    return blocks
+
+
+def _aso(group: Group, inputs: Inputs) -> list[Block]:
+    aso = group.results[group.results["test"] == "aso"]
+    if aso.empty:
+        return []
+    aso = aso.assign(group=aso["family"].fillna(figures.ALL_LANGUAGES))
+    orders = group.orders
+    pairs = [f"{a} vs {b}" for a in orders for b in orders if a != b]
+    if len(orders) > 5:  # keep the matrix legible: the pairs with the baseline, both ways
+        pairs = [p for p in pairs if group.baseline in split_term(p)]
+    blocks: list[Block] = []
+    groups = [figures.ALL_LANGUAGES] + group.families
+    for chunk in _chunks(groups, 40):
+        fig = figures.aso_matrix(aso[aso["group"].isin(chunk)], rows=chunk, pairs=pairs)
+        blocks.append(Figure(fig, caption=(
+            f"**Almost stochastic order** ({group.label}; Dror et al. 2019): \u03b5_min for 'A vs B' (columns) per family "
+            "(rows), from the seed-level scores. \u03b5_min < 0.5 (purple) means A is almost stochastically better than "
+            "B; near 1 (orange), B is. With few seeds, read it as a description of the seed distributions.")))  # fmt: skip
+    return blocks
+
+
+# --- 5. methods -------------------------------------------------------------------------------------
+
+
+def methods(inputs: Inputs) -> list[Block]:
+    p = inputs.parameters
+    correction = CORRECTION_NAMES.get(p["correction"], p["correction"])
+    correction_ref = "Holm 1979" if p["correction"] == "holm" else "Benjamini & Hochberg 1995"
+    group = inputs.groups[0]
+    formula = group.model.get("formula") or "score ~ order * family + (1|seed) + (1|seed:order) + (1|language)"
+    few = min(g.min_seeds for g in inputs.groups)
+    blocks: list[Block] = [Heading("5. Methods")]
+    blocks.append(Text(
+        "**Data.** One score per run \u00d7 task \u00d7 language \u00d7 metric, from finished runs only; a run is one "
+        "order trained with one seed. Where per-example outcomes are stored, resampling goes down to examples. "
+        "Accuracy-like metrics are analysed as proportions and reported in points (\u00d7100)."))  # fmt: skip
+    blocks.append(Text(
+        f"**Mixed model** (the primary inference). For each task \u00d7 metric: {formula}, crossed random intercepts for "
+        "seed, seed \u00d7 order (the run) and language, fitted by REML with lme4's profiled deviance (Bates et al. 2015) "
+        "and checked against lme4/lmerTest on the same data. Order contrasts within each family are differences of "
+        "estimated cell means with Satterthwaite degrees of freedom (Kuznetsova et al. 2017). Whether order matters at "
+        "all and whether its effect differs by family are tested by model comparison (the 'how' column of the model "
+        "comparison table names each test as run)."))  # fmt: skip
+    blocks.append(Text(
+        f"**Paired hierarchical bootstrap** (Sellam et al. 2021, the MultiBERTs procedure): B = {p['n_boot']:,} "
+        "replicates resample seeds and, within each language, examples, jointly for all orders (every order sees the "
+        "same seeds and examples, so differences are paired). Means, differences, across-seed SDs and SD ratios get "
+        f"percentile and BCa intervals (Efron 1987). Resampling seed: {p['seed']}."))  # fmt: skip
+    blocks.append(Text(
+        "**Few seeds.** With 5 seeds or fewer a bootstrap over seeds undercovers (it rejects a true null about twice "
+        "as often as it should at 3 seeds), so seed-level inference there uses the exact paired sign-flip test (all "
+        "2^n sign vectors, with its interval by test inversion) and the paired t over seeds; both are shown beside the "
+        "model." + (f" This report's smallest design has {few} seeds per order." if few <= 5 else "")))  # fmt: skip
+    blocks.append(Text(
+        "**Variance.** Whether order changes across-seed variance: Brown-Forsythe (median-centred Levene; Brown & "
+        "Forsythe 1974) and Levene (1960) tests on seed-level family means, per family and over all languages, bootstrap "
+        "CIs for SD ratios, and a likelihood-ratio comparison of the mixed model with one run variance per order "
+        "against one shared run variance."))  # fmt: skip
+    blocks.append(Text(
+        "**Almost stochastic order** (Dror et al. 2019), as implemented by deepsig (Ulmer et al. 2022), for every "
+        "ordered pair of orders on seed-level scores; \u03b5_min at the stated confidence with Bonferroni correction over "
+        "the pairs of a family, threshold 0.5."))  # fmt: skip
+    blocks.append(Text(
+        f"**Multiplicity.** {correction} ({correction_ref}) within each family of tests of one task \u00d7 metric; "
+        "the families corrected together are listed below. Unadjusted p-values are shown beside adjusted ones."))  # fmt: skip
+    blocks.append(Text(
+        f"**Power.** Seeds per order needed to detect an order difference of {scale_of(group.metric).value(p['effect'])} "
+        f"{scale_of(group.metric).unit} with 80% power at \u03b1 = {p['alpha']:g}, from the fitted run and residual "
+        "variance components (seed and language effects cancel in the paired contrast)."))  # fmt: skip
+    blocks.append(_families_of_tests(inputs))
+    blocks += _calibration(inputs)
+    blocks.append(Heading("References", level=2))
+    for key in ("bates2015", "kuznetsova2017", "sellam2021", "efron1987", "dror2019", "ulmer2022", "holm1979",
+                "bh1995", "brown1974", "levene1960", "dodge2020", "phang2020", "okabe2008"):  # fmt: skip
+        blocks.append(Text(REFERENCES[key], "small"))
+    return blocks
+
+
+def _families_of_tests(inputs: Inputs) -> Table:
+    rows = []
+    for group in inputs.groups:
+        methods_ = group.results["method"].dropna()
+        found = methods_.str.extract(r"p_adjusted: (.+)$")[0].dropna().unique()
+        for text in found:
+            rows.append([group.label, text])
+    if not rows:
+        rows = [["\u2013", "no test was run (descriptive results only)"]]
+    return Table(["task \u00d7 metric", "corrected together"], rows, caption="**Families of tests** and their correction.",
+                 widths=[1.5, 6])  # fmt: skip
+
+
+def _calibration(inputs: Inputs) -> list[Block]:
+    table = inputs.calibration
+    blocks: list[Block] = [Heading("Calibration", level=2)]
+    if table is None or len(table) == 0:
+        blocks.append(Text(
+            "seqrob's tests are validated by simulation: runs are drawn from a known truth (seqrob simulate) with no "
+            "order effect, and the share of false rejections (type-I error) and the coverage of the 95% intervals are "
+            "measured across designs (3-20 seeds, 2-4 orders, few and many families); the mixed model's estimates "
+            "are checked against lme4 and lmerTest on the same data, the bootstrap against the MultiBERTs reference "
+            "procedure and ASO against deepsig (see the test suite). No calibration table was given for this report: "
+            "write one with `seqrob analyze calibrate --out calibration.csv` and pass it with "
+            "`seqrob report --calibration calibration.csv`."))  # fmt: skip
+        return blocks
+    design = _nearest_design(table, inputs)
+    rows_ = table
+    for column, value in design.items():
+        rows_ = rows_[rows_[column] == value]
+    rows_ = rows_.sort_values(["measure", "test"], kind="stable")
+    blocks.append(Text(
+        "Measured by simulation from a known truth (seqrob analyze calibrate): on data with no order effect, the share "
+        "of tests rejecting at \u03b1 (type-I error, target 0.04-0.06); on data with planted effects, the share of 95% "
+        "intervals holding the true difference (coverage, target 0.93-0.97). Shown for the simulated design closest "
+        f"to this report's: {design['seeds']} seeds per order, {design['orders']} orders, the '{design['families']}' "
+        f"set of families; the full grid has {table[['seeds', 'orders', 'families']].drop_duplicates().shape[0]} designs."))  # fmt: skip
+    rows = []
+    for r in rows_.itertuples():
+        low, high = getattr(r, "target_low", np.nan), getattr(r, "target_high", np.nan)
+        target = f"{low:.2f}\u2013{high:.2f}" if pd.notna(low) and pd.notna(high) else "\u2013"
+        mc = getattr(r, "mc_se", np.nan)
+        rows.append([str(r.test), str(r.measure), number(r.estimate, 3), number(mc, 3), str(getattr(r, "n_sim", "\u2013")),
+                     target, str(getattr(r, "status", "\u2013"))])  # fmt: skip
+    blocks.append(Table(["test", "measure", "rate", "MC SE", "data sets", "target", "status"], rows,
+                        caption="**Calibration** of the tests this report uses (rates over simulated data sets).",
+                        align=["l", "l", "r", "r", "r", "r", "l"], widths=[2.6, 1.1, 0.7, 0.7, 0.8, 1.0, 1.6],
+                        font_size=7))  # fmt: skip
+    return blocks
+
+
+def _nearest_design(table: pd.DataFrame, inputs: Inputs) -> dict:
+    """The grid design closest to the report's: seeds per order first, then orders, then families."""
+    seeds = min(g.min_seeds for g in inputs.groups)
+    orders = max(len(g.orders) for g in inputs.groups)
+    families = max(g.scores["family"].nunique() for g in inputs.groups)
+    grid = table[["seeds", "orders", "families"]].drop_duplicates()
+    wanted = "many" if families > 4 else "few"
+    grid = grid.assign(
+        _seeds=(grid["seeds"] - seeds).abs(),
+        _orders=(grid["orders"] - orders).abs(),
+        _families=(grid["families"] != wanted).astype(int),
+    ).sort_values(["_seeds", "_orders", "_families"], kind="stable")
+    best = grid.iloc[0]
+    return {"seeds": best["seeds"], "orders": best["orders"], "families": best["families"]}
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return number(value, 3)
+    return "\u2013" if value is None else str(value)
+
+
+# --- 6. reproducibility ----------------------------------------------------------------------------
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def reproducibility(inputs: Inputs) -> list[Block]:
+    import hashlib
+
+    from seqrob import __version__
+
+    blocks: list[Block] = [Heading("6. Reproducibility")]
+    digest = hashlib.sha256(inputs.fingerprint.encode()).hexdigest()
+    rows = [
+        ["seqrob", __version__],
+        ["Python", f"{platform.python_version()} ({platform.system()} {platform.machine()})"],
+        ["warehouse", str(inputs.path)],
+        ["content hash (SHA-256 of the data fingerprint)", digest],
+        ["data fingerprint (runs / scores / outcomes / languages: count:hash)", inputs.fingerprint],
+    ]
+    for record in inputs.analyses:
+        created = pd.Timestamp(record.created_at).strftime("%Y-%m-%d %H:%M:%S %Z") if record.created_at is not None else "\u2013"
+        status = "stored analysis reused" if record.reused else "analysis run for this report"
+        rows.append([f"analysis {record.analysis_id if record.analysis_id is not None else '(not stored)'}",
+                     f"{status}; created {created} by seqrob {record.seqrob_version or __version__}; data hash matches"])  # fmt: skip
+    blocks.append(Table(["what", "value"], rows, caption="**Software and data.**", widths=[2.3, 5]))
+    params = [[k, "(all)" if v is None else str(v)] for k, v in inputs.parameters.items()]
+    blocks.append(Table(["parameter", "value"], params,
+                        caption=("**Analysis parameters** (rerun: seqrob analyze significance with the same options; "
+                                 "every resampling RNG is seeded from 'seed')."),
+                        widths=[1.5, 5]))
+    blocks.append(Table(["package", "version"], [[p, _version(p)] for p in PACKAGES],
+                        caption="**Package versions** used to render this report.", widths=[1.5, 5]))  # fmt: skip
+    blocks += _provenance(inputs)
+    return blocks
+
+
+def _provenance(inputs: Inputs) -> list[Block]:
+    runs = inputs.runs
+    if runs.empty:
+        return []
+    rows = []
+    for (experiment, method, order), part in runs.groupby(["experiment", "method", "order"], sort=True):
+        finished = part[part["status"] == "finished"]
+        sources = ", ".join(sorted(part["source"].dropna().map(lambda s: s.split(":")[0]).unique())) or "\u2013"
+        commits = sorted(part["git_commit"].dropna().unique())
+        hosts = sorted(part["host"].dropna().unique())
+        seconds = (pd.to_datetime(finished["ended_at"]) - pd.to_datetime(finished["started_at"])).dt.total_seconds()
+        torch = sorted({_package(p, "torch") for p in part["packages"].dropna()} - {None})
+        rows.append([
+            experiment, method, order, f"{len(finished)}/{len(part)}", sources,
+            ", ".join(c[:12] + ("+dirty" if c.endswith("+dirty") else "") for c in commits) or "\u2013",
+            ", ".join(hosts) or "\u2013", ", ".join(torch) or "\u2013",
+            f"{seconds.mean():.0f}" if seconds.notna().any() else "\u2013",
+            str(part["config_hash"].dropna().nunique()) if part["config_hash"].notna().any() else "\u2013",
+        ])  # fmt: skip
+    return [Table(
+        ["experiment", "method", "order", "finished", "source", "git commit", "host", "torch", "s/run", "configs"], rows,
+        caption=("**Per-run provenance**, summarised per order: where the runs came from (seqrob training or an "
+                 "ingested file), the code and machine that produced them, mean training time, and distinct resolved "
+                 "configs (the full config of every run is stored in the warehouse's runs table)."),
+        align=["l", "l", "l", "r", "l", "l", "l", "l", "r", "r"],
+        widths=[1.4, 0.8, 0.8, 0.85, 0.75, 1.6, 0.6, 1.0, 0.55, 0.65], font_size=6.8)]
+
+
+def _package(packages, name: str) -> str | None:
+    try:
+        value = json.loads(packages) if isinstance(packages, str) else packages
+    except (TypeError, ValueError):
+        return None
+    if isinstance(value, dict):
+        return value.get(name)
+    return None

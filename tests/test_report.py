@@ -1,0 +1,267 @@
+"""The robustness report (seqrob.report, ``seqrob report``): what it says, from which analysis.
+
+The PDFs are read back with pypdf, so the checks are on the text a reader can search
+and copy: the families, the orders, the verdicts with their numbers, the methods and
+references, and for a one-seed warehouse what cannot be concluded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pandas as pd
+import pytest
+from pypdf import PdfReader
+
+from seqrob.report import build_report, render_report
+from seqrob.report.document import Figure, Heading, Table, Text, write_pdf
+from seqrob.report.text import number, p_text
+from seqrob.warehouse import Warehouse
+from seqrob.warehouse.analyses import load_analysis
+from seqrob.warehouse.errors import DesignError, InputError
+from seqrob.warehouse.simulate import DEFAULT_FAMILIES, simulate
+
+LANGUAGES = ["en", "de", "fr", "fi", "et", "hu", "ta", "te", "ml", "ja"]
+PLANTED = {("nli>qa", "Uralic"): 0.10, ("qa>nli", "Dravidian"): -0.09}
+N_BOOT = 400  # small: these tests check the report, not the bootstrap
+
+
+def _simulated(path, *, seeds: int, effects=PLANTED) -> None:
+    sim = simulate(seeds=seeds, languages=LANGUAGES, families={code: DEFAULT_FAMILIES[code] for code in LANGUAGES},
+                   effects=effects, n_examples=60, seed=11)  # fmt: skip
+    with Warehouse(path) as wh:
+        wh.ingest_frames(scores=sim.scores, predictions=sim.predictions)
+
+
+def _text(pdf) -> str:
+    """The PDF's text with whitespace runs collapsed (line breaks fall anywhere)."""
+    return re.sub(r"\s+", " ", " ".join(page.extract_text() or "" for page in PdfReader(str(pdf)).pages))
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """A 6-seed simulated warehouse with large order effects planted in Uralic and Dravidian, and its report."""
+    folder = tmp_path_factory.mktemp("planted")
+    db = folder / "planted.duckdb"
+    _simulated(db, seeds=6)
+    with Warehouse(db) as wh:
+        pdf = render_report(wh, folder / "reports" / "robustness.pdf", n_boot=N_BOOT)
+        analysis = load_analysis(wh.con, 1)
+    return {"db": db, "pdf": pdf, "text": _text(pdf), "analysis": analysis, "first_page": _first_page(pdf)}
+
+
+def _first_page(pdf) -> str:
+    return re.sub(r"\s+", " ", PdfReader(str(pdf)).pages[0].extract_text())
+
+
+def test_report_names_families_orders_and_methods(planted):
+    text = planted["text"]
+    for family in ("Indo-European", "Uralic", "Dravidian", "Japonic"):
+        assert family in text
+    for order in ("none", "nli>qa", "qa>nli"):
+        assert order in text
+    for section in ("2. Design", "3. Accuracy", "4. Robustness across seeds", "5. Methods", "6. Reproducibility"):
+        assert section in text
+    for reference in ("Sellam", "Dror", "Holm, S. (1979)", "Bates", "Brown, M. B. & Forsythe"):
+        assert reference in text
+    assert "score ~ order * family + (1|seed) + (1|seed:order) + (1|language)" in text
+    assert planted["pdf"].with_suffix(".html").exists()
+
+
+def test_summary_page_names_the_planted_families_with_the_analysis_numbers(planted):
+    first = planted["first_page"]
+    results = planted["analysis"]["results"]
+    contrasts = results[(results["test"] == "contrast") & results["family"].notna()]
+    significant = contrasts[contrasts["p_adjusted"] < 0.05]
+    assert set(significant["family"]) == {"Uralic", "Dravidian"}  # the simulation's truth
+    assert "Where order changes accuracy" in first
+    for row in significant.itertuples():
+        first_order, second_order = row.term.split(" vs ")
+        direction = "higher" if row.estimate > 0 else "lower"
+        expected = f"In {row.family}, {first_order} scores {abs(row.estimate) * 100:.1f} points {direction} than {second_order}"
+        assert expected in first
+        low, high = (number(v * 100, 1, signed=True) for v in (row.ci_low, row.ci_high))
+        assert f"95% CI [{low}, {high}]" in first
+        assert f"Holm-adjusted p {p_text(row.p_adjusted, equals=True)}" in first
+    assert "No evidence that order changes accuracy in" in first
+    assert "Indo-European" in first.split("No evidence that order changes accuracy in")[1]
+
+
+def test_report_reuses_the_stored_analysis(planted):
+    with Warehouse(planted["db"]) as wh:
+        before = wh.con.execute("SELECT count(*) FROM analyses").fetchall()[0][0]
+        report = build_report(wh, n_boot=N_BOOT)
+        after = wh.con.execute("SELECT count(*) FROM analyses").fetchall()[0][0]
+    assert report.reused and before == after == 1
+    assert [a.analysis_id for a in report.inputs.analyses] == [1]
+    with Warehouse(planted["db"]) as wh:  # other options: another analysis is run and stored
+        assert not build_report(wh, n_boot=N_BOOT, seed=1).reused
+        assert wh.con.execute("SELECT count(*) FROM analyses").fetchall()[0][0] == 2
+
+
+def test_report_from_a_read_only_warehouse_does_not_store(tmp_path):
+    db = tmp_path / "ro.duckdb"
+    _simulated(db, seeds=3)
+    with Warehouse(db, read_only=True) as wh:
+        report = build_report(wh, n_boot=N_BOOT)
+        assert report.inputs.analyses[0].analysis_id is None and not report.reused
+        assert wh.con.execute("SELECT count(*) FROM analyses").fetchall()[0][0] == 0
+        pdf = report.write(tmp_path / "ro.pdf", html=False)
+    assert "analysis run for this report" in _text(pdf)
+    assert not (tmp_path / "ro.html").exists()
+
+
+def test_one_seed_report_says_what_cannot_be_concluded(tmp_path):
+    db = tmp_path / "one.duckdb"
+    _simulated(db, seeds=1)
+    with Warehouse(db) as wh:
+        pdf = render_report(wh, tmp_path / "one.pdf", n_boot=N_BOOT)
+    text, first = _text(pdf), _first_page(pdf)
+    assert "Cannot be assessed: no test was possible" in first
+    assert "With 1 seed per order, order cannot be told from seed noise: no test was run" in first
+    assert "At least 3 seeds per order are needed" in first
+    assert "The largest difference in family means, untested" in first
+    assert "No order contrasts were estimated" in text
+    assert "no across-seed variation to show" in text
+    assert "Not fitted" in text  # the mixed model
+    assert "nan" not in text.lower().split()
+
+
+def test_few_seeds_use_the_seed_level_check(tmp_path):
+    db = tmp_path / "three.duckdb"
+    _simulated(db, seeds=3)
+    with Warehouse(db) as wh:
+        report = build_report(wh, n_boot=N_BOOT)
+    text = report.text()
+    assert "paired t over seeds: 95% CI" in text and "sign-flip p (adj.)" in text
+    assert "3 seeds per order is few" in text
+
+
+def test_several_experiments_need_a_choice(tmp_path):
+    db = tmp_path / "two.duckdb"
+    _simulated(db, seeds=3)
+    sim = simulate(seeds=3, languages=["en", "de"], families={"en": "Indo-European", "de": "Indo-European"},
+                   experiment="other", n_examples=20)  # fmt: skip
+    with Warehouse(db) as wh:
+        wh.ingest_frames(scores=sim.scores)
+        with pytest.raises(DesignError, match="--experiment"):
+            build_report(wh, n_boot=N_BOOT)
+        report = build_report(wh, experiment="other", n_boot=N_BOOT)
+    assert report.inputs.experiment == "other"
+    assert {e for g in report.inputs.groups for e in g.scores["experiment"]} == {"other"}
+
+
+def test_several_tasks_and_methods_get_their_own_sections(tmp_path):
+    languages = ["en", "de", "fi", "et"]
+    families = {code: DEFAULT_FAMILIES[code] for code in languages}
+    tasks = simulate(seeds=3, languages=languages, families=families, tasks=("xnli", "pawsx"), n_examples=20)
+    prompt = simulate(seeds=3, languages=languages, families=families, n_examples=20, method="prompt", seed=5)
+    for frame in (prompt.scores, prompt.predictions):
+        frame["run_id"] = frame["run_id"] + "-prompt"
+    with Warehouse(tmp_path / "multi.duckdb") as wh:
+        wh.ingest_frames(scores=tasks.scores, predictions=tasks.predictions)
+        wh.ingest_frames(scores=prompt.scores, predictions=prompt.predictions)
+        report = build_report(wh, n_boot=N_BOOT)
+    labels = [g.label for g in report.inputs.groups]
+    assert labels == ["pawsx accuracy (finetune)", "xnli accuracy (finetune)", "target accuracy (prompt)"]
+    assert len(report.inputs.analyses) == 2  # one analysis per method: every result row belongs to one
+    text = report.text()
+    for index, label in enumerate(labels, start=1):
+        assert f"3.{index} Accuracy: {label}" in text and f"4.{index} Robustness across seeds: {label}" in text
+
+
+def test_unknown_filter_is_an_input_error(planted):
+    with Warehouse(planted["db"]) as wh, pytest.raises(InputError, match="no task 'xnli'"):
+        build_report(wh, task="xnli", n_boot=N_BOOT)
+
+
+def test_empty_warehouse_is_a_design_error(tmp_path):
+    with Warehouse(tmp_path / "empty.duckdb") as wh, pytest.raises(DesignError, match="no finished runs"):
+        build_report(wh)
+
+
+# --- the document engine ---------------------------------------------------------------------
+
+
+def test_long_tables_split_across_pages_and_names_print_as_written(tmp_path):
+    rows = [[f"row{i}", "nli>qa & qa<nli", f"{i}"] for i in range(150)]
+    blocks = [Heading("Title"), Text("**bold** and *italic* nli>qa"), Table(["name", "order", "n"], rows, caption="Long")]
+    pdf = write_pdf(blocks, tmp_path / "t.pdf", title="t", footer="f")
+    reader = PdfReader(str(pdf))
+    text = _text(pdf)
+    assert len(reader.pages) >= 3
+    assert all(f"row{i} " in text for i in range(150))  # no row lost at a page break
+    assert text.count("name order n") == len(reader.pages)  # the header repeats on every page
+    assert "nli>qa & qa<nli" in text and "bold and italic nli>qa" in text
+
+
+def test_figures_are_vector_and_searchable(tmp_path):
+    from matplotlib.figure import Figure as MplFigure
+
+    fig = MplFigure(figsize=(4, 2))
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1])
+    ax.set_xlabel("uniquelabel")
+    pdf = write_pdf([Heading("x"), Figure(fig, caption="cap")], tmp_path / "f.pdf", title="t", footer="f")
+    page = PdfReader(str(pdf)).pages[0]
+    assert "uniquelabel" in page.extract_text()  # the figure's text is text, not pixels
+    xobjects = page["/Resources"]["/XObject"]
+    assert any(xobjects[name].get_object()["/Subtype"] == "/Form" for name in xobjects)  # vector form, no image
+
+
+def test_number_formatting_is_for_reading_only():
+    assert number(0.0123, 2) == "0.01"
+    assert number(-1.26, 1, signed=True) == "\u22121.3"
+    assert number(float("inf"), 1, signed=True) == "+\u221e"
+    assert number(None) == "\u2013"
+    assert p_text(0.0004) == "<0.001" and p_text(0.0123) == "0.012" and p_text(0.456) == "0.46" and p_text(1.0) == "1"
+    frame = pd.DataFrame({"x": [0.123456789]})
+    assert frame["x"].iloc[0] == 0.123456789  # nothing upstream was rounded
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+def test_cli_report_writes_the_pdf_and_says_how(planted, tmp_path, capsys):
+    from seqrob.cli import main
+
+    out = tmp_path / "cli" / "r.pdf"
+    main(["report", "--db", str(planted["db"]), "--out", str(out), "--n-boot", str(N_BOOT), "--no-html"])
+    printed = capsys.readouterr().out
+    assert "reused stored analysis 1" in printed and str(out) in printed.replace("\n", "")
+    assert out.exists() and not out.with_suffix(".html").exists()
+
+
+def test_cli_report_without_a_warehouse_is_one_line(tmp_path, capsys):
+    from seqrob.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["report", "--db", str(tmp_path / "absent.duckdb")])
+    assert done.value.code != 0
+    error = capsys.readouterr().err
+    assert "no warehouse at" in error and "Traceback" not in error
+    assert not (tmp_path / "absent.duckdb").exists()
+
+
+def test_demo_trains_analyses_and_reports(tmp_path, monkeypatch):
+    """``seqrob demo`` end to end on the embedded default, cut to a few steps per stage."""
+    pytest.importorskip("torch")
+    import seqrob.training
+    from seqrob.report.demo import demo
+
+    embedded = seqrob.training.load_config
+
+    def small(*args, **kwargs):  # the embedded default with a few steps and examples: minutes become seconds
+        config = seqrob.training.with_overrides(embedded(*args, **kwargs), max_steps=12)
+        synthetic = dataclasses.replace(config.synthetic, train_examples=96, eval_examples=40, corpus_sentences=150)
+        return dataclasses.replace(config, synthetic=synthetic)
+
+    monkeypatch.setattr(seqrob.training, "load_config", small)
+    result = demo(tmp_path / "demo.duckdb", out=tmp_path / "reports" / "robustness.pdf", workers=1)
+    assert result.sweep.finished == 9 and result.sweep.failed == 0
+    assert result.analysis is not None and result.analysis_id == 1
+    text = _text(result.pdf)
+    assert "Synthetic-North" in text and "ner>qa" in text and "5. Methods" in text
+    again = demo(tmp_path / "demo.duckdb", out=tmp_path / "reports" / "robustness.pdf", workers=1)
+    assert again.sweep.skipped == 9 and again.analysis is None and again.analysis_id == 1  # nothing redone
