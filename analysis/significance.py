@@ -3,13 +3,17 @@
 For each task x metric (and method, when several are stored) this runs
 
 * the crossed mixed model ``score ~ order * family + (1|seed) + (1|seed:order) +
-  (1|language)`` (:mod:`seqrob.analysis.mixed`): likelihood-ratio tests of order and
-  order x family, and the per-family order contrasts with Satterthwaite intervals —
-  the contrasts are the primary inference;
+  (1|language)`` (:mod:`seqrob.analysis.mixed`): F tests of order and order x family
+  (rows ``lrt_order``, ``lrt_order_family``), and the per-family order contrasts with
+  Satterthwaite intervals — the contrasts are the primary inference. With 5 seeds or
+  fewer the ``contrast`` rows are the exact seed-level paired t instead (the mixed
+  model's t is liberal there; its rows stay as ``mixed_contrast``, without p-value);
 * the paired hierarchical bootstrap over seeds and examples
-  (:mod:`seqrob.analysis.bootstrap`) for means and differences, or, with 5 seeds or
-  fewer, where a bootstrap over seeds undercovers, exact sign-flip tests and seed-level
-  t intervals (:mod:`seqrob.analysis.permutation`);
+  (:mod:`seqrob.analysis.bootstrap`) for means and differences, with expanded
+  percentile / BCa intervals for the number of seeds; with 5 seeds or fewer, where no
+  bootstrap over seeds can be trusted, its rows are descriptions (no p-value) and exact
+  sign-flip tests and seed-level t intervals (:mod:`seqrob.analysis.permutation`) are
+  reported;
 * tests of whether order changes across-seed variance (:mod:`seqrob.analysis.variance`
   and the mixed model's run-variance LRT) and ASO (:mod:`seqrob.analysis.aso`);
 
@@ -29,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from seqrob.analysis import aso as aso_module
@@ -36,10 +41,14 @@ from seqrob.analysis import bootstrap, mixed, permutation, power, variance
 from seqrob.analysis.results import COLUMNS, result_frame
 from seqrob.warehouse.errors import DesignError, InputError
 
-__all__ = ["Significance", "analyze", "significance", "CORRECTIONS", "FEW_SEEDS"]
+__all__ = ["Significance", "analyze", "significance", "expanded_confidence", "CORRECTIONS", "FEW_SEEDS"]
 
 CORRECTIONS = {"holm": "holm", "bh": "fdr_bh"}
 FEW_SEEDS = 5  # at or below this, intervals over seeds come from sign-flip / t, not the bootstrap
+#: The procedures of one analysis: the mixed model (its tests, contrasts and run-variance
+#: LRT), the paired bootstrap, the few-seed sign-flip and t procedures, the variance tests
+#: (Brown-Forsythe, Levene, SD ratios) and ASO.
+PROCEDURES = ("mixed", "bootstrap", "few_seeds", "variance", "aso")
 KIND = "significance"
 
 
@@ -307,10 +316,10 @@ def _analyze_group(data, predictions, *, label, baseline, alpha, correction, n_b
     model_summary: dict = {"label": label}
     fit = None
     if len(orders) >= 2 and min_seeds >= 2:
-        tests, messages = _quiet(mixed.order_tests, data, baseline=baseline, alpha=alpha)
+        tests, messages = _tests(data, predictions, orders=orders, baseline=baseline, alpha=alpha, n_boot=n_boot,
+                                 seed=seed, min_seeds=min_seeds)  # fmt: skip
+        frames.extend(tests)
         notes.extend(f"{label}: {m}" for m in messages)
-        notes.extend(f"{label}: {m[-1] if isinstance(m, tuple) else m}" for m in tests.attrs.get("warnings", []))
-        frames.append(tests)
         try:
             fit, messages = _quiet(mixed.fit_mixed, data, baseline=baseline, alpha=alpha)
             model_summary = _model_summary(fit, label)
@@ -318,27 +327,6 @@ def _analyze_group(data, predictions, *, label, baseline, alpha, correction, n_b
             notes.append(f"{label}: mixed model not fitted: {error}")
     else:
         frames.append(_descriptive_means(data, orders, label))
-
-    if len(orders) >= 2 and min_seeds >= 2:
-        statistics = ("bootstrap_mean", "contrast")
-        boot, messages = _quiet(bootstrap.paired_bootstrap, data, predictions, orders=orders, statistics=statistics,
-                                n_boot=n_boot, confidence=confidence, seed=seed)  # fmt: skip
-        notes.extend(f"{label}: {m}" for m in messages)
-        frames.append(_rename(boot, "contrast", "bootstrap_contrast"))
-        if min_seeds <= FEW_SEEDS:
-            flips, messages = _quiet(permutation.sign_flip_test, data, orders=orders, confidence=confidence, seed=seed)
-            notes.extend(f"{label}: {m}" for m in messages)
-            frames.append(_rename(flips, "contrast", "signflip_contrast"))
-            ts, messages = _quiet(permutation.seed_t_test, data, orders=orders, confidence=confidence)
-            notes.extend(f"{label}: {m}" for m in messages)
-            frames.append(_rename(ts, "contrast", "seed_t_contrast"))
-        spread, messages = _quiet(variance.variance_tests, data, predictions, orders=orders, confidence=confidence,
-                                  n_boot=min(n_boot, 2000), seed=seed)  # fmt: skip
-        notes.extend(f"{label}: {m}" for m in messages)
-        frames.append(spread)
-        asos, messages = _quiet(aso_module.aso_table, data, orders=orders, confidence=confidence, seed=seed)
-        notes.extend(f"{label}: {m}" for m in messages)
-        frames.append(asos)
 
     results = result_frame(pd.concat(frames, ignore_index=True))
     results = _adjust(results, correction=correction, label=label)
@@ -353,6 +341,165 @@ def _analyze_group(data, predictions, *, label, baseline, alpha, correction, n_b
         "design": design,
         "power": power_table,
     }
+
+
+def _tests(
+    data: pd.DataFrame,
+    predictions: pd.DataFrame | None,
+    *,
+    orders: list[str],
+    baseline: str,
+    alpha: float,
+    n_boot: int,
+    seed: int,
+    min_seeds: int,
+    aso_boot: int = 1_000,
+    include: Sequence[str] = PROCEDURES,
+) -> tuple[list[pd.DataFrame], list[str]]:
+    """Every test of one task x metric, unadjusted: the rows :func:`analyze` reports.
+
+    Needs 2+ orders with 2+ seeds each. :func:`seqrob.analysis.calibrate.calibrate` runs
+    exactly this on simulated data, so the calibration table is about these rows.
+    ``include`` picks procedures from :data:`PROCEDURES` (all for :func:`analyze`).
+    Returns the result frames and the warnings (as sentences).
+    """
+    frames: list[pd.DataFrame] = []
+    notes: list[str] = []
+    confidence = 1 - alpha
+    ts = None
+    if min_seeds <= FEW_SEEDS and ("mixed" in include or "few_seeds" in include):
+        ts, messages = _quiet(permutation.seed_t_test, data, orders=orders, confidence=confidence)
+        notes.extend(messages)
+    if "mixed" in include:
+        tests, messages = _quiet(mixed.order_tests, data, baseline=baseline, alpha=alpha)
+        notes.extend(messages)
+        notes.extend(m[-1] if isinstance(m, tuple) else m for m in tests.attrs.get("warnings", []))
+        if min_seeds <= FEW_SEEDS:
+            tests = _few_seed_contrasts(tests, ts, min_seeds)
+        frames.append(tests)
+    if "bootstrap" in include:
+        boot, messages = _bootstrap_rows(data, predictions, orders=orders, alpha=alpha, n_boot=n_boot, seed=seed,
+                                         n_seeds=min_seeds)  # fmt: skip
+        notes.extend(messages)
+        frames.append(boot)
+    if "few_seeds" in include and min_seeds <= FEW_SEEDS:
+        flips, messages = _quiet(permutation.sign_flip_test, data, orders=orders, confidence=confidence, seed=seed)
+        notes.extend(messages)
+        frames.append(_rename(flips, "contrast", "signflip_contrast"))
+        frames.append(_rename(ts, "contrast", "seed_t_contrast"))
+    if "variance" in include:
+        # SD and SD-ratio CIs: expanded like the contrasts' (the plain BCa interval of an SD
+        # ratio covers about 91% at 10 seeds); descriptive with 5 seeds or fewer.
+        few = min_seeds <= FEW_SEEDS
+        level = confidence if few else expanded_confidence(confidence, min_seeds)
+        spread, messages = _quiet(variance.variance_tests, data, predictions, orders=orders, confidence=level,
+                                  n_boot=min(n_boot, 2000), seed=seed)  # fmt: skip
+        notes.extend(messages)
+        with_ci = spread["ci_low"].notna()
+        if few:
+            # Measured (seqrob analyze calibrate): with 3-5 seeds per order Brown-Forsythe
+            # hardly ever rejects (type-I error 0-1%: the median-centred deviations of 3-5
+            # values include zeros), and Levene's mean-centred test runs at 6-8%.
+            forsythe = spread["method"].str.startswith("Brown-Forsythe")
+            spread.loc[forsythe, "method"] = spread.loc[forsythe, "method"] + (
+                f"; conservative with {min_seeds} seeds: it can hardly reject (type-I error about 1% or less)"
+            )
+            levene = spread["method"].str.startswith("Levene")
+            spread.loc[levene, "method"] = spread.loc[levene, "method"] + (
+                f"; approximate with {min_seeds} seeds (type-I error up to about 8%)"
+            )
+            spread.loc[with_ci, "method"] = spread.loc[with_ci, "method"] + (
+                f"; the CI is descriptive: a bootstrap over {min_seeds} seeds undercovers"
+            )
+        else:
+            spread.loc[with_ci, "method"] = spread.loc[with_ci, "method"].str.replace(
+                f"{level * 100:g}% CI", f"{confidence * 100:g}% CI", regex=False
+            ) + f"; expanded for {min_seeds} seeds (the bootstrap's {level * 100:.4g}% quantiles)"
+        frames.append(spread)
+    if "aso" in include:
+        asos, messages = _quiet(aso_module.aso_table, data, orders=orders, confidence=confidence, n_boot=aso_boot,
+                                seed=seed)  # fmt: skip
+        notes.extend(messages)
+        asos["method"] = asos["method"] + "; descriptive: eps_min is not a calibrated test (seqrob analyze calibrate)"
+        frames.append(asos)
+    return frames, notes
+
+
+def _few_seed_contrasts(tests: pd.DataFrame, ts: pd.DataFrame, n_seeds: int) -> pd.DataFrame:
+    """With :data:`FEW_SEEDS` seeds or fewer, the primary per-family contrasts are the seed-level t.
+
+    The mixed model's contrast borrows the run variance from all families, but that
+    variance rests on ``(O - 1)(S - 1)`` degrees of freedom (2 with 3 seeds and 2 orders);
+    when it is estimated low, the SE shrinks and the Satterthwaite df grow together, and
+    the t test rejects 8.5% of true nulls there (``seqrob analyze calibrate``). The paired
+    t on the per-seed family differences is exact for any mix of run and residual noise.
+    The mixed-model rows stay, as ``mixed_contrast`` without a p-value.
+    """
+    tests = tests.copy()
+    mixed_rows = tests["test"] == "contrast"
+    tests.loc[mixed_rows, "test"] = "mixed_contrast"
+    tests.loc[mixed_rows, "p_value"] = np.nan
+    tests.loc[mixed_rows, "method"] = tests.loc[mixed_rows, "method"] + (
+        f"; descriptive with {n_seeds} seeds (its Satterthwaite t is liberal with so few runs): the contrast rows "
+        "are the seed-level paired t"
+    )
+    primary = ts[(ts["test"] == "contrast") & ts["family"].notna()].copy()
+    primary["method"] = f"primary with {n_seeds} seeds (<= {FEW_SEEDS}): " + primary["method"]
+    return pd.concat([tests, primary], ignore_index=True)
+
+
+def expanded_confidence(confidence: float, n_seeds: int) -> float:
+    """The bootstrap level whose percentile interval is the expanded ``confidence`` interval.
+
+    A bootstrap over S seeds spreads a mean as ``sqrt((S - 1) / S) s / sqrt(S)`` with
+    normal tails, where the t interval uses ``s / sqrt(S)`` and t tails on S - 1 df.
+    Hesterberg's expanded percentile interval takes the bootstrap quantiles at
+    ``alpha' / 2 = Phi(-sqrt(S / (S - 1)) t_{S-1, 1 - alpha/2})`` instead of ``alpha / 2``.
+    """
+    alpha = 1.0 - confidence
+    z = math.sqrt(n_seeds / (n_seeds - 1)) * stats.t.isf(alpha / 2, n_seeds - 1)
+    return float(1.0 - 2.0 * stats.norm.sf(z))
+
+
+def _expanded_p(p: np.ndarray, n_seeds: int) -> np.ndarray:
+    """Map a bootstrap two-sided p-value onto the expanded scale (the inverse of
+    :func:`expanded_confidence`: ``p < expanded alpha`` iff the mapped p < alpha)."""
+    z = stats.norm.isf(np.clip(np.asarray(p, dtype=float), 1e-300, 1.0) / 2)
+    return 2.0 * stats.t.sf(z * math.sqrt((n_seeds - 1) / n_seeds), n_seeds - 1)
+
+
+def _bootstrap_rows(data, predictions, *, orders, alpha, n_boot, seed, n_seeds) -> tuple[pd.DataFrame, list[str]]:
+    """Paired bootstrap means and contrasts, made honest for the number of seeds.
+
+    With more than :data:`FEW_SEEDS` seeds, intervals are expanded percentile / BCa
+    intervals (see :func:`expanded_confidence`) and p-values mapped to match: the plain
+    percentile interval covers about 90% at 10 seeds (``seqrob analyze calibrate``).
+    With :data:`FEW_SEEDS` or fewer, no expansion rescues a bootstrap over a handful of
+    seeds (3 seeds give 10 distinct resamples): the rows stay as descriptions, without
+    p-values, and ``signflip_contrast`` / ``seed_t_contrast`` carry the inference.
+    """
+    confidence = 1 - alpha
+    statistics = ("bootstrap_mean", "contrast")
+    few = n_seeds <= FEW_SEEDS
+    level = confidence if few else expanded_confidence(confidence, n_seeds)
+    boot, messages = _quiet(bootstrap.paired_bootstrap, data, predictions, orders=orders, statistics=statistics,
+                            n_boot=n_boot, confidence=level, seed=seed)  # fmt: skip
+    boot = _rename(boot, "contrast", "bootstrap_contrast")
+    tested = boot["test"] == "bootstrap_contrast"
+    if few:
+        boot.loc[tested, "p_value"] = np.nan
+        boot["method"] = boot["method"] + (
+            f"; descriptive: with {n_seeds} seeds a bootstrap over seeds undercovers, so no p-value "
+            "(inference: seed_t_contrast, signflip_contrast)"
+        )
+    else:
+        boot.loc[tested, "p_value"] = _expanded_p(boot.loc[tested, "p_value"].to_numpy(), n_seeds)
+        boot["method"] = boot["method"].str.replace(f"{level * 100:g}% CI", f"{confidence * 100:g}% CI", regex=False)
+        boot["method"] = boot["method"] + (
+            f"; expanded for {n_seeds} seeds (Hesterberg 2015): the bootstrap's {level * 100:.4g}% quantiles, "
+            f"p-values mapped to match"
+        )
+    return boot, messages
 
 
 def _descriptive_means(data: pd.DataFrame, orders: list[str], label: str) -> pd.DataFrame:
@@ -476,8 +623,8 @@ def _verdicts(results, design, *, label, alpha, correction, power_table, effect)
         sentences.append(f"{label}: no evidence that order changes across-seed variance")
     if min_seeds <= FEW_SEEDS:
         sentences.append(
-            f"{label}: {min_seeds} seeds per order: intervals over seeds use exact sign-flip and seed-level t "
-            "procedures, not the bootstrap"
+            f"{label}: {min_seeds} seeds per order: contrasts use the exact seed-level paired t, and intervals over "
+            "seeds exact sign-flip and t procedures, not the mixed model's Satterthwaite t or the bootstrap"
         )
     if len(power_table) and power_table["seeds_needed"].notna().any():
         undecided = contrasts[contrasts["p_adjusted"] >= alpha]["family"].unique()

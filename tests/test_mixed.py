@@ -3,7 +3,9 @@ trap, planted effects, degenerate designs and the coverage of the contrast inter
 
 Reference numbers: tests/reference/lme4_*.json, written by tests/reference/lme4_reference.R
 (R 4.2.2, lme4 1.1-31, lmerTest 3.1-3) from tests/reference/lme4_data_*.csv (see the README
-there). R is not needed to run these tests.
+there); the order F tests against tests/reference/lmertest_*.json, written by
+tests/reference/lmertest_reference.R (lmerTest 3.1-3, pbkrtest 0.5.2 for the Kenward-Roger
+values kept beside them). R is not needed to run these tests.
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ def _data(name: str) -> pd.DataFrame:
 
 def _reference(name: str) -> dict:
     return json.loads((REFERENCE / f"lme4_{name}.json").read_text())
+
+
+def _lmertest(name: str) -> dict:
+    return json.loads((REFERENCE / f"lmertest_{name}.json").read_text())
 
 
 def _components(varcorr: list[dict]) -> dict[str, float]:
@@ -92,15 +98,67 @@ def test_satterthwaite_df_equal_lmertest(case):
     np.testing.assert_allclose(df, list(case["ref"]["reml"]["satterthwaite_df"].values()), rtol=1e-4)
 
 
-def test_likelihood_ratio_tests_equal_lme4(case):
-    # lme4: anova(fit(score ~ family + ...), fit(score ~ order * family + ...)) with ML fits, and
-    # anova(REML common, REML by-order, refit = FALSE) for the run variance.
+def test_order_tests_equal_lmertest(case):
+    # tests/reference/lmertest_reference.R, REML fit:
+    # lrt_order_family = lmerTest anova(fit, type = 2, ddf = "Satterthwaite")["order:family", ]: F, DenDF, p.
+    # lrt_order = Lancaster's combination of an order F test and that order:family F test,
+    # qchisq(p_order, q1, lower = FALSE) + qchisq(p_int, q2, lower = FALSE) on q1 + q2 df, where the
+    # order F test is the exact one on run means, anova(lm(m ~ seed + order)), in complete designs
+    # (null, planted) and lmerTest's type II Satterthwaite F otherwise (unbalanced).
     table = case["tests"].set_index("test")
-    for test, key in [("lrt_order", "order"), ("lrt_order_family", "order_family"), ("variance", "run_variance")]:
-        ref = case["ref"]["lrt"][key]
-        assert table.loc[test, "statistic"] == pytest.approx(ref["chisq"], rel=1e-6, abs=1e-6), test
-        assert table.loc[test, "df"] == ref["df"]
-        assert table.loc[test, "p_value"] == pytest.approx(ref["p"], rel=1e-5), test
+    ref = _lmertest(case["name"])
+    interaction = ref["satterthwaite"]["type2"]["order:family"]
+    row = table.loc["lrt_order_family"]
+    assert row["statistic"] == pytest.approx(interaction["F"], rel=1e-6)
+    assert row["df"] == pytest.approx(interaction["ddf"], rel=1e-5)
+    assert row["p_value"] == pytest.approx(interaction["p"], rel=1e-5)
+    assert f"F on {interaction['ndf']} and" in row["method"]
+    complete = "run_means" in ref
+    assert complete == (case["name"] != "unbalanced")
+    combined = ref["run_means"]["lancaster"] if complete else ref["satterthwaite"]["lancaster"]
+    order = ref["run_means"]["order"] if complete else ref["satterthwaite"]["type2"]["order"]
+    row = table.loc["lrt_order"]
+    assert row["statistic"] == pytest.approx(combined["statistic"], rel=1e-6)
+    assert row["df"] == combined["df"]
+    assert row["p_value"] == pytest.approx(combined["p"], rel=1e-5)
+    assert f"F = {order['F']:.4g} on {order['ndf']} and {order['ddf']:.4g} df" in row["method"]
+    assert ("exact F on run means" in row["method"]) == complete
+
+
+def test_run_means_f_is_lmertest_type2_without_boundary_estimates():
+    # planted: no variance estimated at 0, so REML equals the ANOVA estimates and the exact
+    # run-means F is lmerTest's type II Satterthwaite F (F and df). null: the seed variance is
+    # estimated at 0, REML pools the seed stratum into the run stratum, and lmerTest's F and df
+    # grow (1.72 on 2 and 12 df against the exact 1.40 on 2 and 8; Kenward-Roger's df: 8).
+    planted = _lmertest("planted")
+    exact, lmertest = planted["run_means"]["order"], planted["satterthwaite"]["type2"]["order"]
+    assert exact["F"] == pytest.approx(lmertest["F"], rel=1e-6)
+    assert exact["ddf"] == pytest.approx(lmertest["ddf"], rel=1e-5)
+    null = _lmertest("null")
+    assert null["run_means"]["order"]["ddf"] == 8 == pytest.approx(null["kenward_roger"]["type2"]["order"]["ddf"])
+    assert null["satterthwaite"]["type2"]["order"]["ddf"] == pytest.approx(12, rel=1e-5)
+
+
+def test_run_variance_lrt_equals_lme4(case):
+    # lme4: anova(REML common, REML by-order, refit = FALSE).
+    table = case["tests"].set_index("test")
+    ref = case["ref"]["lrt"]["run_variance"]
+    assert table.loc["variance", "statistic"] == pytest.approx(ref["chisq"], rel=1e-6, abs=1e-6)
+    assert table.loc["variance", "df"] == ref["df"]
+    assert table.loc["variance", "p_value"] == pytest.approx(ref["p"], rel=1e-5)
+
+
+def test_few_seeds_f_tests_equal_lmertest():
+    # 3 seeds x 4 orders x 30 languages in 12 families (lmertest_data_few_seeds.csv): the
+    # order test's hypothesis spans the run stratum (order main effect, exact F on 3 and 6 df)
+    # and the residual stratum (order x family, 33 and 286 df).
+    data = pd.read_csv(REFERENCE / "lmertest_data_few_seeds.csv")
+    ref = _lmertest("few_seeds")
+    table = order_tests(data).set_index("test")
+    assert ref["run_means"]["order"]["ddf"] == 6
+    assert table.loc["lrt_order", "p_value"] == pytest.approx(ref["run_means"]["lancaster"]["p"], rel=1e-5)
+    interaction = ref["satterthwaite"]["type2"]["order:family"]
+    assert table.loc["lrt_order_family", "p_value"] == pytest.approx(interaction["p"], rel=1e-5)
 
 
 def test_run_variance_by_order_equals_lme4(case):
@@ -152,13 +210,13 @@ def test_result_rows_use_the_vocabulary(case):
 
 
 def test_without_the_run_term_seed_noise_looks_like_an_order_effect():
-    # Data without any order effect, run SD 0.02. lme4 on the same data (lme4_null.json):
-    # (1|seed)+(1|language) gives p = 1.8e-6 for order, with (1|seed:order) p = 0.20.
+    # Data without any order effect, run SD 0.02. lmerTest on the same data
+    # (lmertest_null.json): without (1|seed:order) the order test gives p = 1e-7; with it 0.25.
     data = _data("null")
-    ref = _reference("null")["lrt"]
+    ref = _lmertest("null")
     trap = order_tests(data, random=("seed", "language")).set_index("test")
     ours = order_tests(data).set_index("test")
-    assert trap.loc["lrt_order", "p_value"] == pytest.approx(ref["trap_order"]["p"], rel=1e-5)
+    assert trap.loc["lrt_order", "p_value"] == pytest.approx(ref["trap"]["lancaster"]["p"], rel=1e-5)
     assert trap.loc["lrt_order", "p_value"] < 1e-4
     assert ours.loc["lrt_order", "p_value"] > 0.05
 

@@ -124,3 +124,46 @@ def test_cli_prints_the_verdict_first_and_writes_json(tmp_path, capsys):
     assert "Uralic" in out and (tmp_path / "r.json").exists()
     main(["analyze", "power", "--db", str(db), "--effect", "0.02"])
     assert "seeds per order for 80% power to detect 0.02" in capsys.readouterr().out
+
+
+def test_few_seeds_make_the_seed_level_t_the_contrast():
+    # With <= 5 seeds the mixed model's Satterthwaite t is liberal (8.5% type-I error at 3
+    # seeds and 2 orders, seqrob analyze calibrate): the contrast rows are the exact paired
+    # t over seeds, the mixed-model rows stay as mixed_contrast without p-values, and the
+    # bootstrap rows are descriptions without p-values.
+    wh, _ = _warehouse(seeds=4, outcomes=False, seed=5)
+    results = analyze(wh, n_boot=500, store=False).results
+    contrasts = results[results["test"] == "contrast"].set_index(["family", "term"])
+    seed_t = results[(results["test"] == "seed_t_contrast") & results["family"].notna()].set_index(["family", "term"])
+    assert len(contrasts) == 12 and sorted(contrasts.index) == sorted(seed_t.index)
+    columns = ["estimate", "ci_low", "ci_high", "statistic", "df", "p_value"]
+    np.testing.assert_allclose(contrasts.loc[seed_t.index, columns].to_numpy(float), seed_t[columns].to_numpy(float))
+    assert (contrasts["df"] == 3).all() and contrasts["method"].str.startswith("primary with 4 seeds").all()
+    mixed_rows = results[results["test"] == "mixed_contrast"]
+    assert len(mixed_rows) == 12 and mixed_rows["p_value"].isna().all() and mixed_rows["ci_low"].notna().all()
+    boot = results[results["test"] == "bootstrap_contrast"]
+    assert boot["p_value"].isna().all() and boot["method"].str.contains("descriptive").all()
+    order = results[results["test"] == "lrt_order"].iloc[0]
+    assert "exact F on run means" in order["method"] and order["df"] == 8  # 2 order + 2 x 3 order:family
+
+
+def test_more_seeds_expand_the_bootstrap_interval():
+    from scipy import stats
+
+    from seqrob.analysis.significance import expanded_confidence
+
+    # Hesterberg's expanded percentile interval: quantiles at Phi(-sqrt(S/(S-1)) t_{S-1, 0.975}).
+    assert expanded_confidence(0.95, 10) == pytest.approx(0.98290, abs=5e-5)
+    assert expanded_confidence(0.95, 10_000) == pytest.approx(0.95, abs=1e-3)
+    wh, _ = _warehouse(seeds=8, outcomes=False, seed=6)
+    results = analyze(wh, n_boot=2000, seed=3, store=False).results
+    boot = results[(results["test"] == "bootstrap_contrast") & results["method"].str.contains("percentile")]
+    assert len(boot) and boot["method"].str.contains("95% CI").all()
+    assert boot["method"].str.contains("expanded for 8 seeds").all()
+    # The mapped p-value and the interval agree: p < 0.05 exactly when the CI excludes 0.
+    excludes = (boot["ci_low"] > 0) | (boot["ci_high"] < 0)
+    assert ((boot["p_value"] < 0.05) == excludes).mean() >= 0.95
+    # and the mapping is monotone and the identity's counterpart at S -> infinity
+    p = np.array([0.001, 0.01, 0.05, 0.2, 1.0])
+    mapped = 2 * stats.t.sf(stats.norm.isf(p / 2) * np.sqrt(7 / 8), 7)
+    assert np.all(np.diff(mapped) > 0) and np.all(mapped >= p)
