@@ -371,12 +371,17 @@ def _tests(
         ts, messages = _quiet(permutation.seed_t_test, data, orders=orders, confidence=confidence)
         notes.extend(messages)
     if "mixed" in include:
-        tests, messages = _quiet(mixed.order_tests, data, baseline=baseline, alpha=alpha)
-        notes.extend(messages)
-        notes.extend(m[-1] if isinstance(m, tuple) else m for m in tests.attrs.get("warnings", []))
-        if min_seeds <= FEW_SEEDS:
-            tests = _few_seed_contrasts(tests, ts, min_seeds)
-        frames.append(tests)
+        try:
+            tests, messages = _quiet(mixed.order_tests, data, baseline=baseline, alpha=alpha)
+        except DesignError as error:  # e.g. every run scores the same: no residual variation
+            notes.append(f"mixed model not fitted: {error}")
+            tests = None
+        if tests is not None:
+            notes.extend(messages)
+            notes.extend(m[-1] if isinstance(m, tuple) else m for m in tests.attrs.get("warnings", []))
+            if min_seeds <= FEW_SEEDS:
+                tests = _few_seed_contrasts(tests, ts, min_seeds)
+            frames.append(tests)
     if "bootstrap" in include:
         boot, messages = _bootstrap_rows(data, predictions, orders=orders, alpha=alpha, n_boot=n_boot, seed=seed,
                                          n_seeds=min_seeds)  # fmt: skip

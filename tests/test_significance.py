@@ -167,3 +167,13 @@ def test_more_seeds_expand_the_bootstrap_interval():
     p = np.array([0.001, 0.01, 0.05, 0.2, 1.0])
     mapped = 2 * stats.t.sf(stats.norm.isf(p / 2) * np.sqrt(7 / 8), 7)
     assert np.all(np.diff(mapped) > 0) and np.all(mapped >= p)
+
+
+def test_identical_scores_everywhere_give_warnings_not_a_crash():
+    sim = simulate(seeds=3, languages=("en", "de", "fi", "et"), families=FAMILIES, n_examples=20, outcomes=False)
+    flat = sim.scores.assign(score=0.5)
+    wh = Warehouse(":memory:")
+    wh.ingest_frames(scores=flat)
+    outcome = analyze(wh, n_boot=200, store=False)
+    assert any("no variation left" in w or "not fitted" in w for w in outcome.warnings)
+    assert "no evidence that order changes the score" in " ".join(outcome.verdicts)
