@@ -21,7 +21,7 @@ from seqrob.cli import main
 from seqrob.warehouse import Warehouse
 from seqrob.warehouse.errors import InputError
 
-N_SIM = 30
+N_SIM = 50
 
 
 def _band(rate: float, n: int, level: float = 0.99) -> tuple[float, float]:
