@@ -103,12 +103,14 @@ def _kind(test: str, term: str, method: str) -> str | None:
     if test == "bootstrap_contrast":
         return "bootstrap_contrast (BCa)" if "BCa" in method else "bootstrap_contrast (percentile)"
     if test == "variance":
-        if term == "run variance by order":
-            return "variance (REML LRT)"
+        return "variance (Pitman-Morgan)"
+    if test == "levene":
         if method.startswith("Brown-Forsythe"):
-            return "variance (Brown-Forsythe)"
+            return "levene (Brown-Forsythe)"
         if method.startswith("Levene"):
-            return "variance (Levene)"
+            return "levene (Levene)"
+    if test == "run_variance_lrt":
+        return "run_variance_lrt (REML)"
     return None
 
 
@@ -172,7 +174,7 @@ def _null_measures(rows: pd.DataFrame, alpha: float) -> dict[tuple[str, str], fl
             continue
         if not np.isnan(row.p_value):
             out.setdefault((kind, "type_I"), []).append(row.p_value < alpha)
-        if kind.startswith("variance (") and " vs " in str(row.term) and not np.isnan(row.ci_low):
+        if kind == "variance (Pitman-Morgan)" and " vs " in str(row.term) and not np.isnan(row.ci_low):
             # Bootstrap CI of the SD ratio; the true ratio is 1 (equal run variances).
             name = "sd_ratio (bootstrap)"
             out.setdefault((name, "coverage"), []).append(row.ci_low <= 1.0 <= row.ci_high)
@@ -231,6 +233,10 @@ def _status(test: str, measure: str, estimate: float, se: float, seeds: int, alp
     low, high = TARGETS.get(measure, (math.nan, math.nan))
     if test == "aso":
         return "descriptive", _DESCRIPTIVE["aso"]
+    secondary = test.startswith(("levene", "run_variance_lrt")) and np.isfinite(estimate) and not low <= estimate <= high
+    if secondary and not (se > 0 and estimate + _Z99 * se >= low and estimate - _Z99 * se <= high):
+        return "for reference", ("reported for reference and not used for verdicts: the variance verdicts read the "
+                                 "exact paired (Pitman-Morgan) tests")  # fmt: skip
     if test.startswith("bootstrap_contrast") and seeds <= FEW_SEEDS:
         return "not trusted", (f"<= {FEW_SEEDS} seeds: reported without p-value, as a description; "
                                "the seed-level t carries the inference")  # fmt: skip
@@ -307,7 +313,8 @@ def calibrate(
         Which of ``seqrob.analysis.significance.PROCEDURES`` to run (default: all):
         ``"mixed"`` (lrt_order, lrt_order_family, contrast, the run-variance LRT),
         ``"bootstrap"``, ``"few_seeds"`` (sign-flip and seed t, at 5 seeds or fewer),
-        ``"variance"`` (Brown-Forsythe, Levene, SD-ratio CIs), ``"aso"``.
+        ``"variance"`` (paired Pitman-Morgan tests; Brown-Forsythe and Levene for
+        reference; SD-ratio CIs), ``"aso"``.
     workers
         Processes (designs are spread over them).
     progress
@@ -332,7 +339,8 @@ def calibrate(
           Monte Carlo interval), ``missed (liberal)`` / ``missed (conservative)``,
           ``refuses`` (an exact test that cannot reject at alpha with so few seeds),
           ``not trusted`` (reported by seqrob as a description only, without p-value or
-          flagged in ``method``), ``descriptive`` (ASO).
+          flagged in ``method``), ``descriptive`` (ASO), ``for reference`` (a test
+          reported beside the one verdicts read, outside its band).
         - ``note``: why, for the last three; ``seconds``: the design's run time (in its
           process).
 

@@ -47,7 +47,7 @@ CORRECTIONS = {"holm": "holm", "bh": "fdr_bh"}
 FEW_SEEDS = 5  # at or below this, intervals over seeds come from sign-flip / t, not the bootstrap
 #: The procedures of one analysis: the mixed model (its tests, contrasts and run-variance
 #: LRT), the paired bootstrap, the few-seed sign-flip and t procedures, the variance tests
-#: (Brown-Forsythe, Levene, SD ratios) and ASO.
+#: (paired Pitman-Morgan tests, Brown-Forsythe and Levene for reference, SD ratios) and ASO.
 PROCEDURES = ("mixed", "bootstrap", "few_seeds", "variance", "aso")
 KIND = "significance"
 
@@ -402,17 +402,8 @@ def _tests(
         notes.extend(messages)
         with_ci = spread["ci_low"].notna()
         if few:
-            # Measured (seqrob analyze calibrate): with 3-5 seeds per order Brown-Forsythe
-            # hardly ever rejects (type-I error 0-1%: the median-centred deviations of 3-5
-            # values include zeros), and Levene's mean-centred test runs at 6-8%.
-            forsythe = spread["method"].str.startswith("Brown-Forsythe")
-            spread.loc[forsythe, "method"] = spread.loc[forsythe, "method"] + (
-                f"; conservative with {min_seeds} seeds: it can hardly reject (type-I error about 1% or less)"
-            )
-            levene = spread["method"].str.startswith("Levene")
-            spread.loc[levene, "method"] = spread.loc[levene, "method"] + (
-                f"; approximate with {min_seeds} seeds (type-I error up to about 8%)"
-            )
+            # The paired variance tests are exact with 3 seeds; the bootstrap SD-ratio
+            # intervals are not (seqrob analyze calibrate).
             spread.loc[with_ci, "method"] = spread.loc[with_ci, "method"] + (
                 f"; the CI is descriptive: a bootstrap over {min_seeds} seeds undercovers"
             )
@@ -539,6 +530,8 @@ _FAMILIES = (
     ("contrast",),
     ("lrt_order", "lrt_order_family"),
     ("variance",),
+    ("levene",),
+    ("run_variance_lrt",),
     ("signflip_contrast",),
     ("seed_t_contrast",),
     ("bootstrap_contrast",),
@@ -553,6 +546,11 @@ def _adjust(results: pd.DataFrame, *, correction: str, label: str) -> pd.DataFra
             mask &= (results["task"] == task) & (results["metric"] == metric)
             if "bootstrap_contrast" in tests:  # one p-value per term and family: the first interval type
                 mask &= ~results.duplicated(["test", "term", "task", "metric", "family"])
+            # With two orders the test over all orders is the pair's test: count it once.
+            same = results.duplicated(["test", "task", "metric", "family", "statistic", "p_value"])
+            same &= results["test"].isin(("variance", "levene"))
+            twin = mask & same
+            mask &= ~same
             n = int(mask.sum())
             if n == 0:
                 continue
@@ -560,6 +558,14 @@ def _adjust(results: pd.DataFrame, *, correction: str, label: str) -> pd.DataFra
             results.loc[mask, "p_adjusted"] = adjusted
             what = f"{correction} over {n} {' and '.join(tests)} test{'s' if n > 1 else ''} of {task} {metric}"
             results.loc[mask, "method"] = results.loc[mask, "method"].fillna("") + f"; p_adjusted: {what}"
+            if twin.any():
+                keys = ["test", "task", "metric", "family", "statistic", "p_value"]
+                first = results.loc[mask, keys + ["p_adjusted"]].drop_duplicates(keys)
+                filled = results.loc[twin, keys].merge(first, on=keys, how="left")["p_adjusted"].to_numpy()
+                results.loc[twin, "p_adjusted"] = filled
+                results.loc[twin, "method"] = results.loc[twin, "method"].fillna("") + (
+                    f"; p_adjusted: {what} (the same test as the row over all orders, counted once)"
+                )
     return results
 
 

@@ -60,13 +60,25 @@ def test_contrasts_hold_level_and_coverage_at_five_seeds(table):
     assert low <= _rate(table, "contrast", "coverage") <= high
 
 
+def test_variance_test_holds_its_level_at_three_seeds():
+    # The paired (Pitman-Morgan) variance rows through the pipeline, 3 seeds shared by
+    # 2 orders: Brown-Forsythe rejected 0-1% of these nulls; the paired test is exact.
+    n_sim = 100
+    small = calibrate(seeds=(3,), orders=(2,), families=("few",), n_sim=n_sim, procedures=("variance",), fast=True,
+                      n_boot=200, seed=2)  # fmt: skip
+    low, high = _band(0.05, n_sim)
+    assert low <= _rate(small, "variance (Pitman-Morgan)", "type_I") <= high
+    assert _rate(small, "levene (Brown-Forsythe)", "type_I") < 0.02
+    assert small.set_index("test").loc["sd_ratio (bootstrap)", "status"] == "not trusted"
+
+
 def test_table_columns_and_monte_carlo_error(table):
     assert list(table.columns) == [
         "seeds", "orders", "families", "test", "measure", "estimate", "mc_se", "n_sim", "target_low",
         "target_high", "status", "note", "seconds",
     ]  # fmt: skip
     # at 5 seeds the contrast rows are the seed-level t; the mixed model's stay as mixed_contrast
-    assert set(table["test"]) == {"lrt_order", "lrt_order_family", "contrast", "mixed_contrast", "variance (REML LRT)"}
+    assert set(table["test"]) == {"lrt_order", "lrt_order_family", "contrast", "mixed_contrast", "run_variance_lrt (REML)"}
     assert table.set_index("test").loc["mixed_contrast", "status"] == "not trusted"
     assert (table["n_sim"] == N_SIM).all()
     single = table[table["test"] == "lrt_order"].iloc[0]

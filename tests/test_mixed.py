@@ -143,9 +143,9 @@ def test_run_variance_lrt_equals_lme4(case):
     # lme4: anova(REML common, REML by-order, refit = FALSE).
     table = case["tests"].set_index("test")
     ref = case["ref"]["lrt"]["run_variance"]
-    assert table.loc["variance", "statistic"] == pytest.approx(ref["chisq"], rel=1e-6, abs=1e-6)
-    assert table.loc["variance", "df"] == ref["df"]
-    assert table.loc["variance", "p_value"] == pytest.approx(ref["p"], rel=1e-5)
+    assert table.loc["run_variance_lrt", "statistic"] == pytest.approx(ref["chisq"], rel=1e-6, abs=1e-6)
+    assert table.loc["run_variance_lrt", "df"] == ref["df"]
+    assert table.loc["run_variance_lrt", "p_value"] == pytest.approx(ref["p"], rel=1e-5)
 
 
 def test_few_seeds_f_tests_equal_lmertest():
@@ -199,7 +199,7 @@ def _t(df):
 def test_result_rows_use_the_vocabulary(case):
     table = case["tests"]
     assert tuple(table.columns) == COLUMNS
-    assert list(table["test"].unique()) == ["lrt_order", "lrt_order_family", "contrast", "variance"]
+    assert list(table["test"].unique()) == ["lrt_order", "lrt_order_family", "contrast", "run_variance_lrt"]
     assert table["p_adjusted"].isna().all()
     contrasts = table.query("test == 'contrast'")
     assert contrasts[["estimate", "ci_low", "ci_high", "statistic", "df", "p_value", "n"]].notna().all().all()
@@ -321,7 +321,7 @@ def test_one_seed_drops_seed_and_run_terms():
     _clean(fit.emmeans)
     table = order_tests(sim.scores)
     _clean(table.query("test == 'contrast'"))
-    assert "variance" not in set(table["test"])  # no run term, no run-variance test
+    assert "run_variance_lrt" not in set(table["test"])  # no run term, no run-variance test
 
 
 def test_one_order_has_no_order_test():

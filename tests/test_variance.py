@@ -1,6 +1,8 @@
-"""Variance tests against scipy.stats.levene and pingouin.homoscedasticity, SDs against
-numpy, SD-ratio CIs against the paired bootstrap, and calibration on simulations with
-run-level noise (equal run SDs: type-I error; unequal: power)."""
+"""Variance tests: the paired test against Pitman's closed form and statsmodels OLS, and
+its exactness by simulation with a known truth; Brown-Forsythe/Levene against
+scipy.stats.levene and pingouin.homoscedasticity; SDs against numpy, SD-ratio CIs against
+the paired bootstrap; calibration on simulations with run-level noise (equal run SDs:
+type-I error; unequal: power)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from scipy import stats
 
 from seqrob.analysis.bootstrap import paired_bootstrap
 from seqrob.analysis.results import COLUMNS
-from seqrob.analysis.variance import variance_tests
+from seqrob.analysis.variance import paired_variance_test, variance_tests
 from seqrob.warehouse.errors import InputError
 from seqrob.warehouse.simulate import simulate
 
@@ -48,10 +50,11 @@ def test_levene_and_brown_forsythe_equal_scipy_and_pingouin(sim, table):
     for family in ("Uralic", "Indo-European", None):
         level = seed_level(sim.scores, family)
         groups = [level.loc[level["order"] == o, "score"].to_numpy() for o in ("none", "nli>qa", "qa>nli")]
-        rows = table[(table["test"] == "variance") & (table["term"] == "order")]
+        rows = table[(table["test"] == "levene") & (table["term"] == "order")]
         rows = rows[rows["family"].isna()] if family is None else rows[rows["family"] == family]
         median, mean = rows.iloc[0], rows.iloc[1]
         assert "Brown-Forsythe" in median["method"] and "mean-centred" in mean["method"]
+        assert "not used for verdicts" in median["method"]
         for row, center in ((median, "median"), (mean, "mean")):
             reference = stats.levene(*groups, center=center)
             assert row["statistic"] == pytest.approx(reference.statistic, rel=1e-12)
@@ -65,48 +68,105 @@ def test_levene_and_brown_forsythe_equal_scipy_and_pingouin(sim, table):
         assert mean["statistic"] == pytest.approx(pin["W"].iloc[0], rel=1e-12)
 
 
-def test_pairwise_rows_give_sd_ratio_with_bootstrap_ci_and_a_two_group_test(sim, table):
+def pitman_morgan(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Pitman's (1939) closed form: t = (F - 1) sqrt(n - 2) / (2 sqrt(F (1 - r^2))), F = s_a^2 / s_b^2."""
+    n = len(a)
+    F = np.var(a, ddof=1) / np.var(b, ddof=1)
+    r = np.corrcoef(a, b)[0, 1]
+    t = (F - 1) * np.sqrt(n - 2) / (2 * np.sqrt(F * (1 - r**2)))
+    return float(t), float(2 * stats.t.sf(abs(t), n - 2))
+
+
+def test_pairwise_rows_give_sd_ratio_with_bootstrap_ci_and_pitman_morgan(sim, table):
     level = seed_level(sim.scores, "Uralic")
-    a = level.loc[level["order"] == "nli>qa", "score"].to_numpy()
-    b = level.loc[level["order"] == "none", "score"].to_numpy()
+    a = level.loc[level["order"] == "nli>qa"].sort_values("seed")["score"].to_numpy()
+    b = level.loc[level["order"] == "none"].sort_values("seed")["score"].to_numpy()
     rows = table[(table["test"] == "variance") & (table["term"] == "nli>qa vs none") & (table["family"] == "Uralic")]
-    assert len(rows) == 2
+    assert len(rows) == 1
     row = rows.iloc[0]
     assert row["estimate"] == pytest.approx(np.std(a, ddof=1) / np.std(b, ddof=1), rel=1e-12)
-    assert row["p_value"] == pytest.approx(stats.levene(a, b, center="median").pvalue, rel=1e-12)
+    t, p = pitman_morgan(a, b)
+    assert row["statistic"] == pytest.approx(t, rel=1e-9)
+    assert row["p_value"] == pytest.approx(p, rel=1e-9)
+    assert row["df"] == 6 and row["n"] == 8 and "Pitman-Morgan" in row["method"]
     boot = quiet(paired_bootstrap, sim.scores, n_boot=300, seed=0, statistics=("sd", "sd_ratio"), interval="bca")
     reference = boot[(boot["test"] == "sd_ratio") & (boot["term"] == "nli>qa vs none") & (boot["family"] == "Uralic")]
     assert [row["ci_low"], row["ci_high"]] == [reference["ci_low"].iloc[0], reference["ci_high"].iloc[0]]
+    levene = table[(table["test"] == "levene") & (table["term"] == "nli>qa vs none") & (table["family"] == "Uralic")]
+    assert levene.iloc[0]["p_value"] == pytest.approx(stats.levene(a, b, center="median").pvalue, rel=1e-12)
     sd = table[(table["test"] == "sd") & (table["family"] == "Uralic")].set_index("term")
     assert sd.loc["nli>qa", "estimate"] == pytest.approx(np.std(a, ddof=1), rel=1e-12)
     assert (sd["ci_low"] < sd["estimate"]).all() and (sd["n"] == 8).all()
 
 
-def test_no_bootstrap_and_bad_options():
+def test_test_over_all_orders_is_the_regression_f_and_pitman_morgan_for_two():
+    rng = np.random.default_rng(3)
+    scores = rng.normal(size=(3, 9)) + rng.normal(size=9)
+    # Independent reference: statsmodels OLS of the seed sums on two orthonormal contrasts.
+    import statsmodels.api as sm
+
+    contrasts = np.vstack([scores[0] - scores[1], scores[0] + scores[1] - 2 * scores[2]]).T
+    fit = sm.OLS(scores.sum(axis=0), sm.add_constant(contrasts)).fit()
+    result = paired_variance_test(scores)
+    assert result["statistic"] == pytest.approx(fit.fvalue, rel=1e-10)
+    assert result["p_value"] == pytest.approx(fit.f_pvalue, rel=1e-10)
+    assert (result["df1"], result["df2"]) == (2, 6)
+    t, p = pitman_morgan(scores[0], scores[1])
+    two = paired_variance_test(scores[:2])
+    assert two["statistic"] == pytest.approx(t, rel=1e-10) and two["p_value"] == pytest.approx(p, rel=1e-10)
+    # Invariant to a shared seed shift proportional to the seed's mean, to location and scale.
+    shifted = 3.0 * (scores + 0.7 * scores.mean(axis=0)) + 5.0
+    assert paired_variance_test(shifted)["p_value"] == pytest.approx(result["p_value"], rel=1e-9)
+    assert paired_variance_test(scores[:, :3]) is None  # 3 orders need 4+ seeds
+    assert paired_variance_test(np.ones((2, 5))) is None
+
+
+@pytest.mark.parametrize("orders, seeds", [(2, 3), (4, 5)])
+def test_paired_test_is_exact_where_levene_is_not(orders, seeds):
+    # Known truth: equal run variances and a seed effect ten times larger, shared by all
+    # orders. The paired test's p-values are uniform (KS test); Brown-Forsythe's are not.
+    rng = np.random.default_rng(orders * 100 + seeds)
+    n = 4000
+    data = rng.normal(size=(n, orders, seeds)) + 10 * rng.normal(size=(n, 1, seeds)) + rng.normal(size=(n, orders, 1))
+    p = np.array([paired_variance_test(d)["p_value"] for d in data])
+    assert stats.kstest(p, "uniform").pvalue > 0.001
+    assert abs(np.mean(p < 0.05) - 0.05) < 4 * np.sqrt(0.05 * 0.95 / n)
+    forsythe = np.array([stats.levene(*d, center="median").pvalue for d in data[:1000]])
+    assert np.mean(forsythe < 0.05) < 0.02
+
+
+def test_no_bootstrap_few_seeds_missing_seeds_and_bad_options():
     sim = simulate(seeds=4, languages=("fi",), families={"fi": "Uralic"}, outcomes=False)
     table = quiet(variance_tests, sim.scores, n_boot=0, center="median")
     assert table.loc[table["test"] == "variance", "ci_low"].isna().all()
-    assert table["method"].str.contains("few seeds").any()
+    assert table.loc[table["test"] == "levene", "method"].str.contains("5 seeds or fewer").all()
+    # An order missing a seed: the paired test uses the seeds run with every order.
+    scores = sim.scores[~((sim.scores["order"] == "nli>qa") & (sim.scores["seed"] == sim.scores["seed"].max()))]
+    table = quiet(variance_tests, scores, n_boot=0, center=())
+    assert set(table["test"]) == {"sd", "variance"}
+    pair = table[(table["test"] == "variance") & (table["term"] == "nli>qa vs none") & table["family"].notna()].iloc[0]
+    assert pair["n"] == 3 and np.isfinite(pair["p_value"])
+    overall = table[(table["test"] == "variance") & (table["term"] == "order") & table["family"].notna()].iloc[0]
+    assert np.isnan(overall["p_value"]) and "needs 4+ seeds" in overall["method"]
     with pytest.raises(InputError, match="center"):
         variance_tests(sim.scores, center="trimmed")
 
 
-def _rejections(run_sd, seeds: int, tasks: int) -> float:
+def _rejections(run_sd, seeds: int, tasks: int, seed_sd: float) -> float:
     sim = simulate(
         orders=("none", "nli>qa"), seeds=seeds, languages=("fi", "et"), outcomes=False,
         families={"fi": "Uralic", "et": "Uralic"}, tasks=[f"t{i}" for i in range(tasks)],
-        run_sd=run_sd, seed_sd=0.0, residual_sd=0.002, base=0.5, n_examples=400, seed=seeds,
+        run_sd=run_sd, seed_sd=seed_sd, residual_sd=0.002, base=0.5, n_examples=400, seed=seeds,
     )  # fmt: skip
-    table = quiet(variance_tests, sim.scores, n_boot=0, center="median", overall=False)
+    table = quiet(variance_tests, sim.scores, n_boot=0, center=(), overall=False)
     p = table.loc[(table["test"] == "variance") & (table["term"] == "order"), "p_value"]
     return float((p <= 0.05).mean())
 
 
-def test_brown_forsythe_calibration_with_run_level_noise():
-    # Equal run SDs (the run effect dominates; no shared seed effect, so the orders'
-    # seed-level scores are independent as the test assumes): rejections near 5%.
-    rate = _rejections(0.03, 10, 400)
-    assert abs(rate - 0.05) < 3 * np.sqrt(0.05 * 0.95 / 400)
+def test_paired_variance_test_calibration_with_run_level_noise():
+    # Equal run SDs, a seed effect shared by both orders, 3 seeds: rejections near 5%.
+    rate = _rejections(0.03, 3, 600, seed_sd=0.05)
+    assert abs(rate - 0.05) < 3 * np.sqrt(0.05 * 0.95 / 600)
     # Run SD four times larger under one order (seed-level SDs about 0.027 and 0.082 once
-    # the examples' binomial noise is added): the test sees it most of the time.
-    assert _rejections({"none": 0.02, "nli>qa": 0.08}, 10, 120) > 0.6
+    # the examples' binomial noise is added): with 10 seeds the test sees it most of the time.
+    assert _rejections({"none": 0.02, "nli>qa": 0.08}, 10, 120, seed_sd=0.02) > 0.6

@@ -51,6 +51,9 @@ REFERENCES = {
     "Statistics* 6(2), 65-70.",
     "bh1995": "Benjamini, Y. & Hochberg, Y. (1995). Controlling the false discovery rate. *Journal of the Royal "
     "Statistical Society B* 57(1), 289-300.",
+    "pitman1939": "Pitman, E. J. G. (1939). A note on normal correlation. *Biometrika* 31(1/2), 9-12.",
+    "morgan1939": "Morgan, W. A. (1939). A test for the significance of the difference between the two variances in a "
+    "sample from a normal bivariate population. *Biometrika* 31(1/2), 13-19.",
     "brown1974": "Brown, M. B. & Forsythe, A. B. (1974). Robust tests for the equality of variances. *Journal of the "
     "American Statistical Association* 69(346), 364-367.",
     "levene1960": "Levene, H. (1960). Robust tests for equality of variances. In *Contributions to Probability and "
@@ -176,10 +179,8 @@ class Findings:
 
 
 def primary_variance(results: pd.DataFrame) -> pd.DataFrame:
-    """The variance rows the summary reads: Brown-Forsythe (robust to heavy tails) and the LRT."""
-    rows = results[results["test"] == "variance"]
-    keep = rows["method"].fillna("").str.startswith("Brown-Forsythe") | (rows["term"] == "run variance by order")
-    return rows[keep]
+    """The variance rows the summary reads: the paired (Pitman-Morgan) tests, exact with shared seeds."""
+    return results[results["test"] == "variance"]
 
 
 def findings(group, *, alpha: float, correction: str, effect: float, prefix: bool) -> Findings:
@@ -248,21 +249,18 @@ def findings(group, *, alpha: float, correction: str, effect: float, prefix: boo
     for row in spread.sort_values("family", na_position="first").itertuples():
         family = row.family if isinstance(row.family, str) else None
         where = f"in **{family}**" if family else "across all languages"
-        if row.term == "run variance by order":
-            out.variance.append(f"{lead}The mixed model needs a separate run (seed \u00d7 order) variance per order "
-                                f"(adjusted p {p_text(row.p_adjusted, equals=True)}).")  # fmt: skip
-        elif row.term == "order":
+        if row.term == "order":
             same = pairwise["family"].isna() if family is None else pairwise["family"] == family
             if same.any():  # the pairwise ratios below say more than the omnibus test
                 continue
-            out.variance.append(f"{lead}Across-seed spread differs between orders {where} (Brown-Forsythe, adjusted "
+            out.variance.append(f"{lead}Across-seed spread differs between orders {where} (paired Pitman-Morgan test, adjusted "
                                 f"p {p_text(row.p_adjusted, equals=True)}; largest/smallest SD = {number(row.estimate, 2)}).")  # fmt: skip
         else:
             first, second = split_term(row.term)
             out.variance.append(
                 f"{lead}{where[0].upper() + where[1:]}, the across-seed SD under *{first}* is {number(row.estimate, 2)} "
                 f"times that under *{second}* (95% CI {number(row.ci_low, 2)} to {number(row.ci_high, 2)}; "
-                f"Brown-Forsythe, adjusted p {p_text(row.p_adjusted, equals=True)})."
+                f"paired Pitman-Morgan test, adjusted p {p_text(row.p_adjusted, equals=True)})."
             )
     if spread.empty and len(variance_rows):
         out.no_evidence.append(f"{lead}No evidence that order changes across-seed variance "
