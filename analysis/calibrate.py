@@ -38,7 +38,7 @@ import pandas as pd
 
 from seqrob.warehouse.errors import InputError
 
-__all__ = ["FAMILY_SETS", "NOISE", "TARGETS", "calibrate", "markdown"]
+__all__ = ["FAMILY_SETS", "NOISE", "TARGETS", "calibrate", "markdown", "summary_markdown"]
 
 #: The two sets of languages of the grid. "few": 10 languages in 3 families
 #: (4 + 3 + 3); "many": the 30 XTREME languages in 12 families, four of them with one
@@ -416,4 +416,37 @@ def markdown(table: pd.DataFrame) -> str:
             f"| {row.seeds} | {row.orders} | {row.families} | {row.test} | {row.measure} | {row.estimate:.3f} | "
             f"{row.mc_se:.3f} | {row.n_sim} | {target} | {row.status} |"
         )
+    return "\n".join(lines)
+
+
+def summary_markdown(table: pd.DataFrame) -> str:
+    """The calibration table in short: per test x measure and seeds, the range over designs.
+
+    One line per test and measure; one column per number of seeds, holding the lowest and
+    highest rate over the designs with that many seeds (orders x family sets), and the
+    statuses seen there (``met`` covers "met within MC error"). The README shows this.
+    """
+    seeds = sorted(table["seeds"].unique())
+    lines = [
+        "| test | measure | target | " + " | ".join(f"{s} seeds" for s in seeds) + " |",
+        "| --- | --- | --- | " + " | ".join("---" for _ in seeds) + " |",
+    ]
+    order = {"type_I": 0, "coverage": 1, "false_claim": 2}
+    keys = table[["test", "measure"]].drop_duplicates()
+    keys = keys.assign(_m=keys["measure"].map(order).fillna(3)).sort_values(["_m", "test"], kind="stable")
+    for row in keys.itertuples():
+        part = table[(table["test"] == row.test) & (table["measure"] == row.measure)]
+        low, high = part["target_low"].iloc[0], part["target_high"].iloc[0]
+        target = "" if np.isnan(low) else f"{low:.2f}-{high:.2f}"
+        cells = []
+        for s in seeds:
+            here = part[part["seeds"] == s]
+            if here.empty or not np.isfinite(here["estimate"]).any():
+                cells.append("")
+                continue
+            a, b = here["estimate"].min(), here["estimate"].max()
+            rate = f"{a:.3f}" if a == b else f"{a:.3f}-{b:.3f}"
+            statuses = here["status"].str.replace("met within MC error", "met", regex=False).unique()
+            cells.append(rate + (f" ({', '.join(sorted(statuses))})" if list(statuses) != ["met"] else ""))
+        lines.append(f"| {row.test} | {row.measure} | {target} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

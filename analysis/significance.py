@@ -627,7 +627,8 @@ def _verdicts(results, design, *, label, alpha, correction, power_table, effect)
         )
     spread = results[(results["test"] == "variance") & (results["p_adjusted"] < alpha)]
     if len(spread):
-        where = [f"{r.family or 'all languages'} ({r.term}, {r.method.split(';')[0]}, p_{correction} = {r.p_adjusted:.2g})"
+        where = [f"{r.family or 'all languages'} ({r.term}: {'SD ratio' if ' vs ' in r.term else 'largest/smallest SD'} "
+                 f"{r.estimate:.2f}, paired Pitman-Morgan test, p_{correction} = {r.p_adjusted:.2g})"
                  for r in spread.itertuples()]  # fmt: skip
         sentences.append(f"{label}: order changes across-seed variance: " + "; ".join(where))
     else:

@@ -20,7 +20,7 @@ import argparse
 import sys
 import time
 
-from seqrob.analysis.calibrate import calibrate, markdown
+from seqrob.analysis.calibrate import calibrate, markdown, summary_markdown
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.csv:
         table.to_csv(args.csv, index=False)
     print(markdown(table))
+    print()
+    print(summary_markdown(table))
     print()
     print(f"{len(table)} rows, n_sim = {args.n_sim} per design and kind, {seconds:.0f} s on {args.workers} process(es)")
     missed = table[table["status"].str.startswith("missed")]

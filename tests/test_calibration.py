@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from seqrob.analysis.calibrate import TARGETS, calibrate, markdown
+from seqrob.analysis.calibrate import TARGETS, calibrate, markdown, summary_markdown
 from seqrob.cli import main
 from seqrob.warehouse import Warehouse
 from seqrob.warehouse.errors import InputError
@@ -88,6 +88,9 @@ def test_table_columns_and_monte_carlo_error(table):
     assert TARGETS["type_I"] == (0.04, 0.06) and TARGETS["coverage"] == (0.93, 0.97)
     text = markdown(table)
     assert text.startswith("| seeds | orders | families | test |") and "lrt_order" in text
+    short = summary_markdown(table).splitlines()
+    assert short[0] == "| test | measure | target | 5 seeds |"
+    assert any(line.startswith("| mixed_contrast | coverage |") and "not trusted" in line for line in short)
 
 
 def test_few_seed_procedures_are_labelled_at_three_seeds():

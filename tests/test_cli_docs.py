@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import click
 import pytest
 import typer.main
 
@@ -16,16 +15,23 @@ from seqrob.cli import app
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 
 
-def _commands(group: click.Group, prefix: tuple[str, ...] = ()):
+def _commands(group, prefix: tuple[str, ...] = ()):
+    # Typer builds its commands on its own copy of click (typer._click), so the classes
+    # are not click's: tell groups and options apart by what they have.
     for name, command in group.commands.items():
         path = (*prefix, name)
-        if isinstance(command, click.Group):
+        if hasattr(command, "commands"):
             yield from _commands(command, path)
         else:
             yield path, command
 
 
 COMMANDS = list(_commands(typer.main.get_command(app)))
+
+
+def test_subcommands_are_listed():
+    paths = {" ".join(path) for path, _ in COMMANDS}
+    assert {"analyze significance", "analyze power", "analyze calibrate", "warehouse info", "train"} <= paths
 
 
 def test_top_level_groups_exist():
@@ -38,7 +44,7 @@ def test_command_has_help_and_is_documented(path, command):
     assert command.help and command.help.strip(), f"seqrob {' '.join(path)} has no help text"
     assert f"seqrob {' '.join(path)}" in README, f"seqrob {' '.join(path)} is missing from the README"
     for param in command.params:
-        if isinstance(param, click.Option) and param.name != "help":
+        if getattr(param, "param_type_name", "") == "option" and param.name != "help":
             assert param.help, f"option {param.opts[0]} of seqrob {' '.join(path)} has no help text"
 
 

@@ -641,6 +641,10 @@ def _calibration(inputs: Inputs) -> list[Block]:
                         caption="**Calibration** of the tests this report uses (rates over simulated data sets).",
                         align=["l", "l", "r", "r", "r", "r", "l"], widths=[2.6, 1.1, 0.7, 0.7, 0.8, 1.0, 1.6],
                         font_size=7))  # fmt: skip
+    if "note" in rows_.columns:
+        notes = rows_[rows_["note"].fillna("").astype(str).str.len() > 0].drop_duplicates(["test", "note"])
+        for r in notes.itertuples():
+            blocks.append(Text(f"*{r.test}* ({r.status}): {r.note}.", "small"))
     return blocks
 
 
