@@ -175,8 +175,8 @@ def _null_measures(rows: pd.DataFrame, alpha: float) -> dict[tuple[str, str], fl
         if not np.isnan(row.p_value):
             out.setdefault((kind, "type_I"), []).append(row.p_value < alpha)
         if kind == "variance (Pitman-Morgan)" and " vs " in str(row.term) and not np.isnan(row.ci_low):
-            # Bootstrap CI of the SD ratio; the true ratio is 1 (equal run variances).
-            name = "sd_ratio (bootstrap)"
+            # Exact CI of the SD ratio (inverted Pitman-Morgan); the true ratio is 1.
+            name = "sd_ratio (Pitman-Morgan CI)"
             out.setdefault((name, "coverage"), []).append(row.ci_low <= 1.0 <= row.ci_high)
     return {key: float(np.mean(values)) for key, values in out.items()}
 
@@ -243,8 +243,6 @@ def _status(test: str, measure: str, estimate: float, se: float, seeds: int, alp
     if test == "mixed_contrast":
         return "not trusted", (f"<= {FEW_SEEDS} seeds: the mixed model's contrast is reported without p-value; "
                                "the contrast rows are the seed-level paired t")  # fmt: skip
-    if test.startswith("sd_ratio") and seeds <= FEW_SEEDS:
-        return "not trusted", f"<= {FEW_SEEDS} seeds: SD-ratio bootstrap intervals are flagged as descriptive"
     if test == "signflip_contrast" and 2.0 / 2**seeds > alpha:
         return "refuses", (f"exact test: the smallest two-sided p with {seeds} seeds is {2.0 / 2**seeds:.3g} > alpha, "
                            "so it never rejects and its interval is unbounded")  # fmt: skip
@@ -327,8 +325,8 @@ def calibrate(
 
         - ``seeds, orders, families``: the design.
         - ``test``: the result row's test (``lrt_order``, ``contrast``, ...; variance
-          tests by method; bootstrap intervals by type; ``sd_ratio (bootstrap)``
-          for the SD-ratio CIs of the variance rows).
+          tests by method; bootstrap intervals by type; ``sd_ratio (Pitman-Morgan CI)``
+          for the exact SD-ratio CIs of the variance rows).
         - ``measure``: ``type_I`` (share of rows with p < alpha on null data),
           ``coverage`` (share of intervals holding the true value), or, for ASO,
           ``false_claim`` (share of null pairs with eps_min < 0.5).

@@ -393,22 +393,21 @@ def _tests(
         frames.append(_rename(flips, "contrast", "signflip_contrast"))
         frames.append(_rename(ts, "contrast", "seed_t_contrast"))
     if "variance" in include:
-        # SD and SD-ratio CIs: expanded like the contrasts' (the plain BCa interval of an SD
-        # ratio covers about 91% at 10 seeds); descriptive with 5 seeds or fewer.
+        # The SD-ratio CIs are exact (inverted Pitman-Morgan). The per-order SD CIs are
+        # bootstrap: expanded like the contrasts' (the plain BCa interval of an SD covers
+        # too little at 10 seeds), descriptive with 5 seeds or fewer.
         few = min_seeds <= FEW_SEEDS
         level = confidence if few else expanded_confidence(confidence, min_seeds)
-        spread, messages = _quiet(variance.variance_tests, data, predictions, orders=orders, confidence=level,
-                                  n_boot=min(n_boot, 2000), seed=seed)  # fmt: skip
+        spread, messages = _quiet(variance.variance_tests, data, predictions, orders=orders, confidence=confidence,
+                                  bootstrap_confidence=level, n_boot=min(n_boot, 2000), seed=seed)  # fmt: skip
         notes.extend(messages)
-        with_ci = spread["ci_low"].notna()
+        sd_ci = (spread["test"] == "sd") & spread["ci_low"].notna()
         if few:
-            # The paired variance tests are exact with 3 seeds; the bootstrap SD-ratio
-            # intervals are not (seqrob analyze calibrate).
-            spread.loc[with_ci, "method"] = spread.loc[with_ci, "method"] + (
+            spread.loc[sd_ci, "method"] = spread.loc[sd_ci, "method"] + (
                 f"; the CI is descriptive: a bootstrap over {min_seeds} seeds undercovers"
             )
         else:
-            spread.loc[with_ci, "method"] = spread.loc[with_ci, "method"].str.replace(
+            spread.loc[sd_ci, "method"] = spread.loc[sd_ci, "method"].str.replace(
                 f"{level * 100:g}% CI", f"{confidence * 100:g}% CI", regex=False
             ) + f"; expanded for {min_seeds} seeds (the bootstrap's {level * 100:.4g}% quantiles)"
         frames.append(spread)

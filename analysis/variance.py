@@ -35,7 +35,7 @@ from seqrob.analysis.bootstrap import FEW_SEEDS, _groups, _pairs, _term, _where,
 from seqrob.analysis.results import result_frame
 from seqrob.warehouse.errors import InputError
 
-__all__ = ["paired_variance_test", "variance_tests"]
+__all__ = ["paired_variance_test", "sd_ratio_interval", "variance_tests"]
 
 _CENTERS = {"median": "Brown-Forsythe (Levene, median-centred)", "mean": "Levene (mean-centred)"}
 _PAIRED = "paired test of equal variances (Pitman-Morgan"
@@ -79,11 +79,14 @@ def paired_variance_test(matrix: np.ndarray) -> dict | None:
 
     Examples
     --------
+    Three orders on 10 shared seeds, the third with ten times the run SD:
+
     >>> rng = np.random.default_rng(0)
-    >>> seed = rng.normal(size=8)
-    >>> scores = np.vstack([seed + rng.normal(scale=s, size=8) for s in (0.1, 0.1, 1.0)])
-    >>> round(paired_variance_test(scores)["p_value"], 4) < 0.05
-    True
+    >>> seed = rng.normal(scale=0.1, size=10)
+    >>> scores = np.vstack([seed + rng.normal(scale=s, size=10) for s in (0.1, 0.1, 1.0)])
+    >>> result = paired_variance_test(scores)
+    >>> result["df1"], result["df2"], result["p_value"] < 0.01
+    (2, 7, True)
     """
     matrix = np.asarray(matrix, dtype=float)
     k, n = matrix.shape
@@ -113,6 +116,57 @@ def paired_variance_test(matrix: np.ndarray) -> dict | None:
     return out
 
 
+def sd_ratio_interval(a: np.ndarray, b: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact CI of ``sd(a) / sd(b)`` for paired samples: the ratios Pitman-Morgan does not reject.
+
+    Parameters
+    ----------
+    a, b
+        Paired samples (seed-level scores of two orders on the same seeds), n >= 3.
+    confidence
+        Confidence level.
+
+    Returns
+    -------
+    (low, high)
+        NaN when undefined (n < 3, a constant sample).
+
+    Notes
+    -----
+    ``var a = lambda var b`` exactly when ``a`` and ``sqrt(lambda) b`` have equal
+    variances, which Pitman-Morgan tests with ``r_lambda = corr(a + sqrt(lambda) b,
+    a - sqrt(lambda) b)``. With F = s_a^2 / s_b^2, r = corr(a, b) and t the
+    ``(1 + confidence) / 2`` quantile of t on n - 2 df, the test accepts ``lambda``
+    exactly when ``(F - lambda)^2 <= q ((F + lambda)^2 - 4 lambda F r^2)``,
+    ``q = t^2 / (n - 2 + t^2)``: a quadratic whose roots are
+    ``lambda = F (K -+ sqrt(K^2 - 1))`` with ``K = 1 + 2 t^2 (1 - r^2) / (n - 2)``.
+    The SD-ratio interval is their square root; it is symmetric about ``sqrt(F)`` on a
+    log scale, and excludes 1 exactly when the two-sided test rejects at
+    ``1 - confidence``.
+
+    Examples
+    --------
+    >>> a = np.array([0.61, 0.66, 0.58, 0.70, 0.64])
+    >>> b = np.array([0.60, 0.62, 0.59, 0.63, 0.61])
+    >>> [round(x, 2) for x in sd_ratio_interval(a, b)]
+    [2.47, 3.44]
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    n = len(a)
+    if n < 3 or len(b) != n:
+        return math.nan, math.nan
+    var_a, var_b = float(np.var(a, ddof=1)), float(np.var(b, ddof=1))
+    if not (var_a > 0 and var_b > 0):
+        return math.nan, math.nan
+    F = var_a / var_b
+    r = float(np.clip(np.corrcoef(a, b)[0, 1], -1.0, 1.0))
+    t = float(stats.t.ppf((1 + confidence) / 2, n - 2))
+    K = 1.0 + 2.0 * t * t * (1.0 - r * r) / (n - 2)
+    root = math.sqrt(max(K * K - 1.0, 0.0))
+    # K - root = 1 / (K + root): the lower bound without cancellation.
+    return math.sqrt(F / (K + root)), math.sqrt(F * (K + root))
+
+
 def variance_tests(
     scores: pd.DataFrame,
     predictions: pd.DataFrame | None = None,
@@ -133,6 +187,7 @@ def variance_tests(
     confidence: float = 0.95,
     interval: str = "bca",
     seed: int | np.random.Generator | None = None,
+    bootstrap_confidence: float | None = None,
 ) -> pd.DataFrame:
     """Tests of equal across-seed variance between orders, SDs and SD ratios with CIs.
 
@@ -148,13 +203,16 @@ def variance_tests(
         The ``levene`` rows: ``"median"`` (Brown-Forsythe), ``"mean"`` (Levene), both,
         or ``()`` for none.
     n_boot
-        Bootstrap replicates for the SD and SD-ratio CIs; 0 for no CIs.
+        Bootstrap replicates for the CIs of the per-order SDs; 0 for none.
     confidence
-        Confidence level of the CIs.
+        Confidence level of the SD-ratio CIs (exact: :func:`sd_ratio_interval`).
     interval
-        ``"bca"`` or ``"percentile"``.
+        ``"bca"`` or ``"percentile"``: the SDs' bootstrap interval.
     seed
         Seed of the bootstrap RNG.
+    bootstrap_confidence
+        Level of the SDs' bootstrap quantiles (default ``confidence``; seqrob's
+        analysis passes the expanded level of :func:`~seqrob.analysis.significance.expanded_confidence`).
 
     Returns
     -------
@@ -168,8 +226,9 @@ def variance_tests(
           ``estimate`` the largest over the smallest SD, ``statistic`` F, ``df`` its
           denominator df (n - k; the numerator, k - 1, is in ``method``), ``n`` seeds.
         - ``test`` "variance", ``term`` "a vs b": Pitman-Morgan on the seeds run with
-          both: ``estimate`` ``sd_a / sd_b`` with the bootstrap CI of the ratio,
-          ``statistic`` t (positive: a varies more), ``df`` n - 2, ``n`` seeds.
+          both: ``estimate`` ``sd_a / sd_b`` with its exact CI (the inverted test:
+          :func:`sd_ratio_interval`), ``statistic`` t (positive: a varies more),
+          ``df`` n - 2, ``n`` seeds.
         - ``test`` "levene", the same terms: Brown-Forsythe and/or Levene (one row per
           ``center``), ``statistic`` W, ``df`` k - 1 (denominator N - k in
           ``method``), ``n`` runs; independent-samples tests, for reference.
@@ -205,6 +264,9 @@ def variance_tests(
         raise InputError(f"n_boot must be an integer >= 0, not {n_boot!r}", fix="pass n_boot=2000")
     if interval not in ("bca", "percentile"):
         raise InputError(f"interval must be 'bca' or 'percentile', not {interval!r}", fix="pass interval='bca'")
+    for name, value in (("confidence", confidence), ("bootstrap_confidence", bootstrap_confidence)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1):
+            raise InputError(f"{name} must be in (0, 1), not {value!r}", fix=f"pass {name}=0.95")
     groups = _groups(
         scores, dv=dv, order=order, unit=unit, language=language, family=family,
         task=task, metric=metric, run=None, orders=orders, overall=overall,
@@ -217,18 +279,19 @@ def variance_tests(
             boot = paired_bootstrap(
                 scores, predictions, dv=dv, order=order, unit=unit, language=language, family=family,
                 task=task, metric=metric, run=run, example=example, orders=orders,
-                statistics=("sd", "sd_ratio"), overall=overall, n_boot=int(n_boot), confidence=confidence,
+                statistics=("sd",), overall=overall, n_boot=int(n_boot),
+                confidence=confidence if bootstrap_confidence is None else bootstrap_confidence,
                 interval=interval, seed=seed,
             )  # fmt: skip
         for row in boot.itertuples(index=False):
             intervals[(row.task, row.metric, row.family, row.test, row.term)] = (row.ci_low, row.ci_high, row.method)
     rows = []
     for group in groups:
-        rows.extend(_group_rows(group, centers, intervals, n_boot))
+        rows.extend(_group_rows(group, centers, intervals, confidence))
     return result_frame(rows)
 
 
-def _group_rows(group, centers, intervals, n_boot) -> list[dict]:
+def _group_rows(group, centers, intervals, confidence) -> list[dict]:
     level = group.seed_level()  # (R, F)
     O = len(group.orders)
     sizes = group.order_sizes
@@ -271,11 +334,14 @@ def _group_rows(group, centers, intervals, n_boot) -> list[dict]:
             if pair[0] not in sd or pair[1] not in sd:
                 continue
             term = _term(group.orders, pair)
-            low, high, how = intervals.get((group.task, group.metric, fam, "sd_ratio", term), (np.nan, np.nan, ""))
-            how = how.replace("; p by inverting the interval", "")
-            ci = f"; CI: {how}" if how else ("; no CI (n_boot=0)" if n_boot == 0 else "")
             row = _paired_row(group, list(pair), level[:, f], what="of the pair")
-            row["method"] += "; estimate: SD ratio (all seeds of each order)" + ci
+            seeds = group.common_seeds(list(pair))
+            low, high = math.nan, math.nan
+            if row["n"] >= 3:
+                a, b = level[group.aligned(list(pair), seeds), f]
+                low, high = sd_ratio_interval(a, b, confidence)
+            row["method"] += (f"; estimate: SD ratio (all seeds of each order); {confidence * 100:g}% CI: exact, the "
+                              "ratios the Pitman-Morgan test does not reject")  # fmt: skip
             rows.append({**base, "family": fam, "term": term, "estimate": _ratio(sd[pair[0]], sd[pair[1]]),
                          "ci_low": low, "ci_high": high, **row})  # fmt: skip
         rows.extend(_levene_rows(group, base, fam, usable, samples, ratio, centers, few))

@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pingouin as pg
 import pytest
-from scipy import stats
+from scipy import optimize, stats
 
 from seqrob.analysis.bootstrap import paired_bootstrap
 from seqrob.analysis.results import COLUMNS
-from seqrob.analysis.variance import paired_variance_test, variance_tests
+from seqrob.analysis.variance import paired_variance_test, sd_ratio_interval, variance_tests
 from seqrob.warehouse.errors import InputError
 from seqrob.warehouse.simulate import simulate
 
@@ -89,9 +89,18 @@ def test_pairwise_rows_give_sd_ratio_with_bootstrap_ci_and_pitman_morgan(sim, ta
     assert row["statistic"] == pytest.approx(t, rel=1e-9)
     assert row["p_value"] == pytest.approx(p, rel=1e-9)
     assert row["df"] == 6 and row["n"] == 8 and "Pitman-Morgan" in row["method"]
-    boot = quiet(paired_bootstrap, sim.scores, n_boot=300, seed=0, statistics=("sd", "sd_ratio"), interval="bca")
-    reference = boot[(boot["test"] == "sd_ratio") & (boot["term"] == "nli>qa vs none") & (boot["family"] == "Uralic")]
-    assert [row["ci_low"], row["ci_high"]] == [reference["ci_low"].iloc[0], reference["ci_high"].iloc[0]]
+    # The CI: the SD ratios Pitman-Morgan does not reject at 5%, found here by root finding.
+    def p_minus_alpha(c):
+        return pitman_morgan(a, c * b)[1] - 0.05
+
+    ratio = np.sqrt(np.var(a, ddof=1) / np.var(b, ddof=1))
+    low = optimize.brentq(p_minus_alpha, ratio / 1e3, ratio)
+    high = optimize.brentq(p_minus_alpha, ratio, ratio * 1e3)
+    assert row["ci_low"] == pytest.approx(low, rel=1e-8) and row["ci_high"] == pytest.approx(high, rel=1e-8)
+    boot = quiet(paired_bootstrap, sim.scores, n_boot=300, seed=0, statistics=("sd",), interval="bca")
+    reference = boot[(boot["test"] == "sd") & (boot["term"] == "nli>qa") & (boot["family"] == "Uralic")]
+    sd_row = table[(table["test"] == "sd") & (table["term"] == "nli>qa") & (table["family"] == "Uralic")].iloc[0]
+    assert [sd_row["ci_low"], sd_row["ci_high"]] == [reference["ci_low"].iloc[0], reference["ci_high"].iloc[0]]
     levene = table[(table["test"] == "levene") & (table["term"] == "nli>qa vs none") & (table["family"] == "Uralic")]
     assert levene.iloc[0]["p_value"] == pytest.approx(stats.levene(a, b, center="median").pvalue, rel=1e-12)
     sd = table[(table["test"] == "sd") & (table["family"] == "Uralic")].set_index("term")
@@ -135,10 +144,26 @@ def test_paired_test_is_exact_where_levene_is_not(orders, seeds):
     assert np.mean(forsythe < 0.05) < 0.02
 
 
+def test_sd_ratio_interval_covers_at_three_seeds():
+    # Known truth: seed-level SDs sqrt(9 + 4) and sqrt(9 + 1) (a shared seed effect of SD 3).
+    rng = np.random.default_rng(11)
+    n = 4000
+    seed = 3 * rng.normal(size=(n, 3))
+    a, b = seed + 2 * rng.normal(size=(n, 3)), seed + rng.normal(size=(n, 3))
+    truth = np.sqrt(13 / 10)
+    bounds = np.array([sd_ratio_interval(x, y) for x, y in zip(a, b)])
+    covered = (bounds[:, 0] <= truth) & (truth <= bounds[:, 1])
+    assert abs(covered.mean() - 0.95) < 4 * np.sqrt(0.05 * 0.95 / n)
+    # The interval excludes 1 exactly when the test rejects at 5%.
+    p = np.array([paired_variance_test(np.vstack([x, y]))["p_value"] for x, y in zip(a[:500], b[:500])])
+    assert ((bounds[:500, 0] > 1) | (bounds[:500, 1] < 1) == (p < 0.05)).all()
+    assert all(np.isnan(sd_ratio_interval(np.ones(4), rng.normal(size=4))))
+
+
 def test_no_bootstrap_few_seeds_missing_seeds_and_bad_options():
     sim = simulate(seeds=4, languages=("fi",), families={"fi": "Uralic"}, outcomes=False)
     table = quiet(variance_tests, sim.scores, n_boot=0, center="median")
-    assert table.loc[table["test"] == "variance", "ci_low"].isna().all()
+    assert table.loc[table["test"] == "sd", "ci_low"].isna().all()
     assert table.loc[table["test"] == "levene", "method"].str.contains("5 seeds or fewer").all()
     # An order missing a seed: the paired test uses the seeds run with every order.
     scores = sim.scores[~((sim.scores["order"] == "nli>qa") & (sim.scores["seed"] == sim.scores["seed"].max()))]

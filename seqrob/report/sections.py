@@ -425,7 +425,7 @@ def robustness(group: Group, inputs: Inputs, *, index: int) -> list[Block]:
                     f"{plural(seeds, 'seed')} per order the data cannot bound those ratios.") if unbounded else ""  # fmt: skip
             blocks.append(Figure(fig, caption=(
                 f"**SD ratios** ({group.label}): across-seed SD under the first order divided by that under the second, "
-                f"with 95% bootstrap CIs (BCa); dashed: equal spread. Right: ratio, CI and {name}-adjusted "
+                f"with exact 95% CIs (the ratios the paired Pitman-Morgan test does not reject); dashed: equal spread. Right: ratio, CI and {name}-adjusted "
                 f"p of the paired Pitman-Morgan test. Filled: significant after correction.{note}")))  # fmt: skip
     blocks += _sd_table(group, inputs)
     blocks += _variance_table(group, inputs)
@@ -569,7 +569,8 @@ def methods(inputs: Inputs) -> list[Block]:
         "Morgan 1939) on seed-level family means for every pair of orders, and its extension to all orders (the F test "
         "of regressing each seed's sum over orders on its within-seed order contrasts), per family and over all "
         "languages. Both are exact under normality whatever the seed effect shared by the orders, so they keep their "
-        "level with 3 seeds. Bootstrap CIs for SD ratios. Shown for reference: Brown-Forsythe (Brown & Forsythe 1974) "
+        "level with 3 seeds; the SD-ratio CIs invert the pairwise test (exact too), the per-order SD CIs are "
+        "bootstrap. Shown for reference: Brown-Forsythe (Brown & Forsythe 1974) "
         "and Levene (1960) tests, which treat the orders' scores as independent samples, and the mixed model's "
         "likelihood-ratio test of one run variance per order against one shared run variance (chi-square reference, "
         "liberal with few seeds)."))  # fmt: skip
