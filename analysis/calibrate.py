@@ -38,7 +38,7 @@ import pandas as pd
 
 from seqrob.warehouse.errors import InputError
 
-__all__ = ["FAMILY_SETS", "NOISE", "TARGETS", "calibrate", "markdown", "summary_markdown"]
+__all__ = ["FAMILY_SETS", "NOISE", "TARGETS", "calibrate", "markdown", "pooled_status", "summary_markdown"]
 
 #: The two sets of languages of the grid. "few": 10 languages in 3 families
 #: (4 + 3 + 3); "many": the 30 XTREME languages in 12 families, four of them with one
@@ -168,9 +168,8 @@ def _null_measures(rows: pd.DataFrame, alpha: float) -> dict[tuple[str, str], fl
             continue
         if kind == "aso":
             # ASO claims "a is better than b" when eps_min < 0.5 (Dror et al. 2019).
+            # (Its p-value, of eps_min >= 0.5, gives the same claims: one measure is enough.)
             out.setdefault((kind, "false_claim"), []).append(row.statistic < 0.5)
-            if not np.isnan(row.p_value):
-                out.setdefault((kind, "type_I"), []).append(row.p_value < alpha)
             continue
         if not np.isnan(row.p_value):
             out.setdefault((kind, "type_I"), []).append(row.p_value < alpha)
@@ -399,7 +398,44 @@ def calibrate(
         for job in jobs:
             collect(*_run_design(job))
     table = pd.DataFrame(rows)
-    return table.reset_index(drop=True)
+    return pooled_status(table).reset_index(drop=True)
+
+
+def pooled_status(table: pd.DataFrame) -> pd.DataFrame:
+    """Check every "met within MC error" against the designs with the same seeds, pooled.
+
+    One design's rate of a test with one row per data set has a Monte Carlo SE near
+    1.4% at 250 data sets, so a rate of 9% can sit within 2.6 SEs of the band. Pooled
+    over the designs with the same number of seeds (orders x family sets: 4 x the data
+    sets), the rate is the mean of theirs with SE ``sqrt(sum se^2) / k``; where that
+    pooled rate is outside the band beyond its own 99% Monte Carlo interval, the
+    designs' "met within MC error" becomes ``missed`` (or ``for reference`` for tests
+    that verdicts do not read), with the pooled rate in ``note``.
+    """
+    table = table.copy()
+    for (test, measure, seeds), rows in table.groupby(["test", "measure", "seeds"]):
+        low, high = TARGETS.get(measure, (math.nan, math.nan))
+        values = rows["estimate"].to_numpy(dtype=float)
+        ses = rows["mc_se"].to_numpy(dtype=float)
+        keep = np.isfinite(values) & np.isfinite(ses)
+        if not np.isfinite(low) or keep.sum() < 2:
+            continue
+        pooled = float(values[keep].mean())
+        se = float(np.sqrt(np.sum(ses[keep] ** 2)) / keep.sum())
+        outside = pooled - _Z99 * se > high or pooled + _Z99 * se < low
+        lenient = rows.index[rows["status"] == "met within MC error"]
+        if not outside or len(lenient) == 0:
+            continue
+        secondary = str(test).startswith(("levene", "run_variance_lrt"))
+        liberal = pooled > high
+        status = "for reference" if secondary else ("missed (liberal)" if liberal else "missed (conservative)")
+        note = (f"pooled over the {keep.sum()} designs with {seeds} seeds the rate is {pooled:.3f} "
+                f"(MC SE {se:.3f}), outside the band")  # fmt: skip
+        if secondary:
+            note += "; reported for reference and not used for verdicts"
+        table.loc[lenient, "status"] = status
+        table.loc[lenient, "note"] = note
+    return table
 
 
 def markdown(table: pd.DataFrame) -> str:
@@ -420,9 +456,10 @@ def markdown(table: pd.DataFrame) -> str:
 def summary_markdown(table: pd.DataFrame) -> str:
     """The calibration table in short: per test x measure and seeds, the range over designs.
 
-    One line per test and measure; one column per number of seeds, holding the lowest and
-    highest rate over the designs with that many seeds (orders x family sets), and the
-    statuses seen there (``met`` covers "met within MC error"). The README shows this.
+    One line per test and measure; one column per number of seeds, holding the rate
+    pooled over the designs with that many seeds (orders x family sets), in brackets the
+    lowest and highest design's, and the statuses seen there when not all ``met``
+    (``met`` covers "met within MC error"). The README shows this.
     """
     seeds = sorted(table["seeds"].unique())
     lines = [
@@ -443,7 +480,7 @@ def summary_markdown(table: pd.DataFrame) -> str:
                 cells.append("")
                 continue
             a, b = here["estimate"].min(), here["estimate"].max()
-            rate = f"{a:.3f}" if a == b else f"{a:.3f}-{b:.3f}"
+            rate = f"{a:.3f}" if a == b else f"{here['estimate'].mean():.3f} ({a:.3f}-{b:.3f})"
             statuses = here["status"].str.replace("met within MC error", "met", regex=False).unique()
             cells.append(rate + (f" ({', '.join(sorted(statuses))})" if list(statuses) != ["met"] else ""))
         lines.append(f"| {row.test} | {row.measure} | {target} | " + " | ".join(cells) + " |")

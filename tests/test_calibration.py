@@ -145,3 +145,32 @@ def test_the_calibrated_rows_are_the_ones_analyze_reports():
         np.testing.assert_allclose(a[["estimate", "ci_low", "ci_high", "p_value"]].to_numpy(dtype=float),
                                    b[["estimate", "ci_low", "ci_high", "p_value"]].to_numpy(dtype=float),
                                    rtol=1e-9, equal_nan=True)  # fmt: skip
+
+
+# The procedures that verdicts read, and where they are calibrated: with 5 seeds or fewer
+# the contrasts are the seed-level t and bootstrap intervals are descriptive.
+PRIMARY = {
+    ("lrt_order", "type_I"): 3,
+    ("lrt_order_family", "type_I"): 3,
+    ("contrast", "type_I"): 3,
+    ("contrast", "coverage"): 3,
+    ("variance (Pitman-Morgan)", "type_I"): 3,
+    ("sd_ratio (Pitman-Morgan CI)", "coverage"): 3,
+    ("bootstrap_contrast (BCa)", "coverage"): 10,
+    ("bootstrap_contrast (percentile)", "coverage"): 10,
+}
+
+
+def test_shipped_calibration_table_covers_the_grid_and_meets_its_targets():
+    from seqrob.report.sources import load_calibration
+
+    shipped = load_calibration()
+    assert shipped is not None, "ship the table of benchmarks/calibration.py as analysis/data/calibration.csv"
+    grid = shipped[["seeds", "orders", "families"]].drop_duplicates()
+    assert len(grid) == 16 and set(grid["seeds"]) == {3, 5, 10, 20}
+    assert (shipped["n_sim"] >= 200).all()
+    for (test, measure), from_seeds in PRIMARY.items():
+        rows = shipped[(shipped["test"] == test) & (shipped["measure"] == measure) & (shipped["seeds"] >= from_seeds)]
+        assert len(rows) >= 8, (test, measure)
+        assert rows["status"].isin(["met", "met within MC error"]).all(), rows[["seeds", "orders", "families", "estimate"]]
+    assert not shipped["status"].str.startswith("missed").any()

@@ -63,10 +63,19 @@ def test_report_names_families_orders_and_methods(planted):
         assert order in text
     for section in ("2. Design", "3. Accuracy", "4. Robustness across seeds", "5. Methods", "6. Reproducibility"):
         assert section in text
-    for reference in ("Sellam", "Dror", "Holm, S. (1979)", "Bates", "Brown, M. B. & Forsythe"):
+    for reference in ("Sellam", "Dror", "Holm, S. (1979)", "Bates", "Pitman, E. J. G.", "Brown, M. B. & Forsythe"):
         assert reference in text
     assert "score ~ order * family + (1|seed) + (1|seed:order) + (1|language)" in text
     assert planted["pdf"].with_suffix(".html").exists()
+
+
+def test_methods_show_the_shipped_calibration_for_the_nearest_design(planted):
+    # 6 seeds, 3 orders, 5 families: the nearest simulated design has 5 seeds and the few families.
+    text = planted["text"]
+    assert re.search(r"closest to this report's: 5 seeds per order, [24] orders, the 'few' set of families", text)
+    for test in ("lrt_order", "contrast", "variance (Pitman-Morgan)", "sd_ratio (Pitman-Morgan CI)"):
+        assert test in text
+    assert "No calibration table was given" not in text
 
 
 def test_summary_page_names_the_planted_families_with_the_analysis_numbers(planted):
