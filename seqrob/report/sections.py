@@ -645,7 +645,8 @@ def _calibration(inputs: Inputs) -> list[Block]:
     if "note" in rows_.columns:
         notes = rows_[rows_["note"].fillna("").astype(str).str.len() > 0].drop_duplicates(["test", "note"])
         for r in notes.itertuples():
-            blocks.append(Text(f"*{r.test}* ({r.status}): {r.note}.", "small"))
+            note = str(r.note).removeprefix(f"{r.status}: ")
+            blocks.append(Text(f"*{r.test}* ({r.status}): {note}.", "small"))
     return blocks
 
 
@@ -660,7 +661,8 @@ def _nearest_design(table: pd.DataFrame, inputs: Inputs) -> dict:
         _seeds=(grid["seeds"] - seeds).abs(),
         _orders=(grid["orders"] - orders).abs(),
         _families=(grid["families"] != wanted).astype(int),
-    ).sort_values(["_seeds", "_orders", "_families"], kind="stable")
+        _more=-grid["orders"],  # between two equally near, the design with more orders (more pairs to test)
+    ).sort_values(["_seeds", "_orders", "_more", "_families"], kind="stable")
     best = grid.iloc[0]
     return {"seeds": best["seeds"], "orders": best["orders"], "families": best["families"]}
 
