@@ -328,8 +328,10 @@ def _group_rows(group, centers, intervals, confidence) -> list[dict]:
             continue
         spread = [sd[o] for o in usable]
         ratio = _ratio(max(spread), min(spread))
+        # With two orders, orient the test as the pair's (later order first): the same t.
+        together = usable[::-1] if len(usable) == 2 else usable
         rows.append({**base, "family": fam, "term": "order", "estimate": ratio,
-                     **_paired_row(group, usable, level[:, f], what=f"over {len(usable)} orders")})  # fmt: skip
+                     **_paired_row(group, together, level[:, f], what=f"over {len(usable)} orders")})  # fmt: skip
         for pair in _pairs(O):
             if pair[0] not in sd or pair[1] not in sd:
                 continue

@@ -160,6 +160,21 @@ def test_sd_ratio_interval_covers_at_three_seeds():
     assert all(np.isnan(sd_ratio_interval(np.ones(4), rng.normal(size=4))))
 
 
+def test_two_orders_test_over_all_orders_is_the_pair_test_counted_once_by_holm():
+    from seqrob.analysis.significance import _adjust
+
+    sim = simulate(orders=("none", "nli>qa"), seeds=6, languages=("fi", "et"), outcomes=False,
+                   families={"fi": "Uralic", "et": "Uralic"}, run_sd={"none": 0.01, "nli>qa": 0.04}, seed=5)  # fmt: skip
+    table = quiet(variance_tests, sim.scores, n_boot=0, center=(), overall=False)
+    rows = table[table["test"] == "variance"].set_index("term")
+    assert rows.loc["order", "statistic"] == rows.loc["nli>qa vs none", "statistic"]
+    assert rows.loc["order", "p_value"] == rows.loc["nli>qa vs none", "p_value"]
+    adjusted = _adjust(table, correction="holm", label="t")
+    variance = adjusted[adjusted["test"] == "variance"]
+    assert (variance["p_adjusted"] == variance["p_value"]).all()  # one test, not two
+    assert variance["method"].str.contains("counted once").sum() == 1
+
+
 def test_no_bootstrap_few_seeds_missing_seeds_and_bad_options():
     sim = simulate(seeds=4, languages=("fi",), families={"fi": "Uralic"}, outcomes=False)
     table = quiet(variance_tests, sim.scores, n_boot=0, center="median")
