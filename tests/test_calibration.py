@@ -174,3 +174,15 @@ def test_shipped_calibration_table_covers_the_grid_and_meets_its_targets():
         assert len(rows) >= 8, (test, measure)
         assert rows["status"].isin(["met", "met within MC error"]).all(), rows[["seeds", "orders", "families", "estimate"]]
     assert not shipped["status"].str.startswith("missed").any()
+
+
+def test_no_rejection_in_a_few_data_sets_is_not_called_a_miss():
+    from seqrob.analysis.calibrate import _Design, _summarise
+
+    design = _Design(10, 2, "few")
+    # 10 data sets, none rejecting: consistent with a 5% test (0.95^10 = 0.60).
+    rows = _summarise(design, [{("lrt_order", "type_I"): 0.0}] * 10, 0.05, 1.0)
+    assert rows[0]["status"] == "met within MC error"
+    # 250 data sets, none rejecting: a conservative test.
+    rows = _summarise(design, [{("lrt_order", "type_I"): 0.0}] * 250, 0.05, 1.0)
+    assert rows[0]["status"] == "missed (conservative)"
