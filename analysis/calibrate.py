@@ -226,13 +226,18 @@ _DESCRIPTIVE = {
 }
 
 
+def _for_reference(test: str) -> bool:
+    """Tests reported beside the one verdicts read (the variance tests' references)."""
+    return str(test).startswith(("levene", "run_variance_lrt"))
+
+
 def _status(test: str, measure: str, estimate: float, se: float, seeds: int, alpha: float) -> tuple[str, str]:
     from seqrob.analysis.significance import FEW_SEEDS
 
     low, high = TARGETS.get(measure, (math.nan, math.nan))
     if test == "aso":
         return "descriptive", _DESCRIPTIVE["aso"]
-    secondary = test.startswith(("levene", "run_variance_lrt")) and np.isfinite(estimate) and not low <= estimate <= high
+    secondary = _for_reference(test) and np.isfinite(estimate) and not low <= estimate <= high
     if secondary and not (se > 0 and estimate + _Z99 * se >= low and estimate - _Z99 * se <= high):
         return "for reference", ("reported for reference and not used for verdicts: the variance verdicts read the "
                                  "exact paired (Pitman-Morgan) tests")  # fmt: skip
@@ -433,7 +438,7 @@ def pooled_status(table: pd.DataFrame) -> pd.DataFrame:
         lenient = rows.index[rows["status"] == "met within MC error"]
         if not outside or len(lenient) == 0:
             continue
-        secondary = str(test).startswith(("levene", "run_variance_lrt"))
+        secondary = _for_reference(test)
         liberal = pooled > high
         status = "for reference" if secondary else ("missed (liberal)" if liberal else "missed (conservative)")
         note = (f"pooled over the {keep.sum()} designs with {seeds} seeds the rate is {pooled:.3f} "

@@ -537,19 +537,22 @@ _FAMILIES = (
 )
 
 
+# Rows that are one test reported twice (same statistic and p in the same family).
+_TWIN_KEYS = ["test", "task", "metric", "family", "statistic", "p_value"]
+
+
 def _adjust(results: pd.DataFrame, *, correction: str, label: str) -> pd.DataFrame:
     results = results.copy()
+    # With two orders the variance test over all orders is the pair's test: count it once.
+    twins = results.duplicated(_TWIN_KEYS) & results["test"].isin(("variance", "levene"))
     for tests in _FAMILIES:
         for (task, metric), _ in results.groupby(["task", "metric"], dropna=False):
             mask = results["test"].isin(tests) & results["p_value"].notna()
             mask &= (results["task"] == task) & (results["metric"] == metric)
             if "bootstrap_contrast" in tests:  # one p-value per term and family: the first interval type
                 mask &= ~results.duplicated(["test", "term", "task", "metric", "family"])
-            # With two orders the test over all orders is the pair's test: count it once.
-            same = results.duplicated(["test", "task", "metric", "family", "statistic", "p_value"])
-            same &= results["test"].isin(("variance", "levene"))
-            twin = mask & same
-            mask &= ~same
+            twin = mask & twins
+            mask &= ~twins
             n = int(mask.sum())
             if n == 0:
                 continue
@@ -558,10 +561,8 @@ def _adjust(results: pd.DataFrame, *, correction: str, label: str) -> pd.DataFra
             what = f"{correction} over {n} {' and '.join(tests)} test{'s' if n > 1 else ''} of {task} {metric}"
             results.loc[mask, "method"] = results.loc[mask, "method"].fillna("") + f"; p_adjusted: {what}"
             if twin.any():
-                keys = ["test", "task", "metric", "family", "statistic", "p_value"]
-                first = results.loc[mask, keys + ["p_adjusted"]].drop_duplicates(keys)
-                filled = results.loc[twin, keys].merge(first, on=keys, how="left")["p_adjusted"].to_numpy()
-                results.loc[twin, "p_adjusted"] = filled
+                first = results.groupby(_TWIN_KEYS, dropna=False)["p_adjusted"].transform("first")
+                results.loc[twin, "p_adjusted"] = first[twin]
                 results.loc[twin, "method"] = results.loc[twin, "method"].fillna("") + (
                     f"; p_adjusted: {what} (the same test as the row over all orders, counted once)"
                 )

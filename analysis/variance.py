@@ -331,21 +331,16 @@ def _group_rows(group, centers, intervals, confidence) -> list[dict]:
         # With two orders, orient the test as the pair's (later order first): the same t.
         together = usable[::-1] if len(usable) == 2 else usable
         rows.append({**base, "family": fam, "term": "order", "estimate": ratio,
-                     **_paired_row(group, together, level[:, f], what=f"over {len(usable)} orders")})  # fmt: skip
+                     **_paired_row(group, together, level[:, f], what=f"over {len(usable)} orders")[0]})  # fmt: skip
         for pair in _pairs(O):
             if pair[0] not in sd or pair[1] not in sd:
                 continue
-            term = _term(group.orders, pair)
-            row = _paired_row(group, list(pair), level[:, f], what="of the pair")
-            seeds = group.common_seeds(list(pair))
-            low, high = math.nan, math.nan
-            if row["n"] >= 3:
-                a, b = level[group.aligned(list(pair), seeds), f]
-                low, high = sd_ratio_interval(a, b, confidence)
+            row, matrix = _paired_row(group, list(pair), level[:, f], what="of the pair")
+            low, high = sd_ratio_interval(*matrix, confidence)
             row["method"] += (f"; estimate: SD ratio (all seeds of each order); {confidence * 100:g}% CI: exact, the "
                               "ratios the Pitman-Morgan test does not reject")  # fmt: skip
-            rows.append({**base, "family": fam, "term": term, "estimate": _ratio(sd[pair[0]], sd[pair[1]]),
-                         "ci_low": low, "ci_high": high, **row})  # fmt: skip
+            rows.append({**base, "family": fam, "term": _term(group.orders, pair),
+                         "estimate": _ratio(sd[pair[0]], sd[pair[1]]), "ci_low": low, "ci_high": high, **row})  # fmt: skip
         rows.extend(_levene_rows(group, base, fam, usable, samples, ratio, centers, few))
     return rows
 
@@ -354,18 +349,20 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b > 0 else (np.inf if a > 0 else np.nan)
 
 
-def _paired_row(group, orders: list[int], values: np.ndarray, *, what: str) -> dict:
-    """The ``variance`` row's test fields: the paired test on the seeds run with every order."""
+def _paired_row(group, orders: list[int], values: np.ndarray, *, what: str) -> tuple[dict, np.ndarray]:
+    """The ``variance`` row's test fields: the paired test on the seeds run with every order,
+    and the (orders, shared seeds) scores it was computed from."""
     seeds = group.common_seeds(orders)
+    matrix = values[group.aligned(orders, seeds)]
     k = len(orders)
     names = ", ".join(group.orders[o] for o in orders) if k > 2 else " and ".join(group.orders[o] for o in orders)
     row = {"test": "variance", "n": len(seeds)}
-    result = paired_variance_test(values[group.aligned(orders, seeds)]) if len(seeds) > k else None
+    result = paired_variance_test(matrix) if len(seeds) > k else None
     if result is None:
         why = (f"needs {k + 1}+ seeds run with every one of {names}, has {len(seeds)}" if len(seeds) <= k
                else "degenerate: a seed-level sum or contrast is constant")  # fmt: skip
         row["method"] = f"{_PAIRED}) {what}: not computed ({why})"
-        return row
+        return row, matrix
     shared = f"on the {len(seeds)} seeds run with {'both' if k == 2 else 'every order'}"
     if k == 2:
         how = (f"{_PAIRED} 1939) {what} {shared}: t = r sqrt(n - 2) / sqrt(1 - r^2) with r = corr(a + b, a - b) = "
@@ -375,7 +372,7 @@ def _paired_row(group, orders: list[int], values: np.ndarray, *, what: str) -> d
                f"within-seed order contrasts, F({result['df1']}, {result['df2']}); estimate: largest / smallest SD")  # fmt: skip
     row.update(statistic=result["statistic"], df=result["df2"], p_value=result["p_value"],
                method=how + "; exact under normality whatever the seed effect shared by the orders")
-    return row
+    return row, matrix
 
 
 def _levene_rows(group, base, fam, usable, samples, ratio, centers, few) -> list[dict]:
