@@ -26,6 +26,7 @@ rows are correlated, so the Monte Carlo SE is computed from the per-data-set rat
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -63,7 +64,7 @@ NOISE: Mapping[str, float] = {
 }
 
 #: Target bands (DESIGN.md, issue 4).
-TARGETS: Mapping[str, tuple[float, float]] = {"type_I": (0.04, 0.06), "coverage": (0.93, 0.97)}
+TARGETS: Mapping[str, tuple[float, float]] = {"type_I": (0.04, 0.06), "coverage": (0.93, 0.97), "family_wise": (0.0, 0.05)}
 
 _ORDERS = ("none", "nli>qa", "qa>nli", "ner>nli>qa")
 # Planted effects for the coverage data sets (order index, family index) -> delta.
@@ -81,15 +82,50 @@ def _family_set(name: str) -> Mapping[str, str]:
     return FAMILY_SETS[name]
 
 
+#: The noise structures of the grid. ``model`` is the noise the mixed model assumes (one
+#: run effect shared by every language, one residual variance); the others are truths it
+#: does not assume, as real runs show them: ``run_x_family`` (a run's luck differs between
+#: families, and families' run SDs are spread 4x apart), ``outliers`` (heavy-tailed run
+#: effects, t with 3 df, and 5% of runs failing by 15 points), ``ceiling`` (the model on the
+#: logit scale at a base accuracy of 0.95: skewed scores near 1, with run x family noise and
+#: spread family SDs) and ``unbalanced`` (run x family noise, spread SDs, and the last order
+#: run with two seeds fewer).
+NOISES: tuple[str, ...] = ("model", "run_x_family", "outliers", "ceiling", "unbalanced")
+#: The tests the verdicts read (the rest are reported for reference).
+VERDICT_TESTS = ("contrast", "order_anova", "order_family_anova", "variance (permutation)")
+
+
 @dataclass(frozen=True)
 class _Design:
     seeds: int
     orders: int
     families: str
+    noise: str = "model"
 
     @property
     def label(self) -> str:
-        return f"{self.seeds} seeds, {self.orders} orders, {self.families} families"
+        return f"{self.seeds} seeds, {self.orders} orders, {self.families} families, {self.noise} noise"
+
+
+def noise_options(noise: str, family_names: Sequence[str], orders: Sequence[str], seeds: int) -> dict:
+    """The :func:`~seqrob.warehouse.simulate.simulate` options of one noise structure (:data:`NOISES`)."""
+    spread = {}
+    if len(family_names) > 1:  # family SDs 0.5x to 2x: the noisiest family 4x the quietest
+        spread = {f: float(x) for f, x in zip(family_names, np.geomspace(0.5, 2.0, len(family_names)))}
+    base = dict(NOISE)
+    if noise == "model":
+        return base
+    if noise == "run_x_family":
+        return {**base, "run_family_sd": 0.02, "family_sd_scale": spread}
+    if noise == "outliers":
+        return {**base, "run_family_sd": 0.01, "run_tail_df": 3.0, "outlier_rate": 0.05, "outlier_shift": 0.15}
+    if noise == "ceiling":
+        return {"scale": "logit", "base": 0.95, "language_sd": 0.5, "seed_sd": 0.1, "run_sd": 0.2,
+                "run_family_sd": 0.15, "residual_sd": 0.1, "n_examples": 200, "family_sd_scale": spread}  # fmt: skip
+    if noise == "unbalanced":
+        return {**base, "run_family_sd": 0.02, "family_sd_scale": spread,
+                "seeds_per_order": {orders[-1]: max(3, seeds - 2)}}  # fmt: skip
+    raise InputError(f"unknown noise '{noise}'", fix=f"use some of {', '.join(NOISES)}")
 
 
 # --- what each test row is, for the table --------------------------------------------------
@@ -97,13 +133,15 @@ class _Design:
 
 def _kind(test: str, term: str, method: str) -> str | None:
     """The calibration table's name for a result row (None: not calibrated here)."""
-    if test in ("lrt_order", "lrt_order_family", "contrast", "mixed_contrast", "signflip_contrast", "seed_t_contrast",
-                "aso"):
+    if test in ("lrt_order", "lrt_order_family", "contrast", "order_anova", "order_family_anova", "mixed_contrast",
+                "signflip_contrast", "aso"):
         return test
     if test == "bootstrap_contrast":
         return "bootstrap_contrast (BCa)" if "BCa" in method else "bootstrap_contrast (percentile)"
     if test == "variance":
-        return "variance (Pitman-Morgan)"
+        return "variance (permutation)"
+    if test == "pitman_morgan":
+        return "pitman_morgan"
     if test == "levene":
         if method.startswith("Brown-Forsythe"):
             return "levene (Brown-Forsythe)"
@@ -123,25 +161,34 @@ def _simulate(design: _Design, *, planted: bool, seed: int):
     families = _family_set(design.families)
     orders = _ORDERS[: design.orders]
     names = list(dict.fromkeys(families.values()))
+    options = noise_options(design.noise, names, orders, design.seeds)
     effects = None
-    if planted:
-        effects = {(orders[o], names[f]): delta for (o, f), delta in _PLANTED.items() if o < len(orders)}
+    if planted:  # on the logit scale, the same effects as log-odds x 10 (about the same points near 0.95)
+        size = 10.0 if options.get("scale") == "logit" else 1.0
+        effects = {(orders[o], names[f]): size * delta for (o, f), delta in _PLANTED.items() if o < len(orders)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return simulate(orders=orders, seeds=design.seeds, languages=tuple(families), families=families,
-                        effects=effects, outcomes=False, seed=seed, **NOISE)  # fmt: skip
+                        effects=effects, outcomes=False, seed=seed, **options)  # fmt: skip
 
 
-def _rows(sim, *, alpha: float, n_boot: int, aso_boot: int, seed: int, include: Sequence[str]) -> pd.DataFrame:
-    """The rows ``seqrob analyze significance`` reports for this data set (unadjusted)."""
-    from seqrob.analysis.significance import _order_list, _tests
+def _rows(data: pd.DataFrame, *, alpha: float, n_boot: int, aso_boot: int, seed: int, include: Sequence[str],
+          baseline: str = "none") -> pd.DataFrame:  # fmt: skip
+    """The rows ``seqrob analyze significance`` reports for these scores, with its adjusted p-values.
 
-    data = sim.scores
-    orders = _order_list(data, "none")
-    frames, _ = _tests(data, None, orders=orders, baseline="none", alpha=alpha, n_boot=n_boot,
-                                    seed=seed, min_seeds=int(data.groupby("order")["seed"].nunique().min()),
-                                    aso_boot=aso_boot, include=include)  # fmt: skip
-    return pd.concat([f for f in frames if len(f)], ignore_index=True)
+    Calibration inverts no permutation test into an interval (the SD-ratio CI holds 1
+    exactly when its test does not reject, so its coverage of 1 is read from the p-value)
+    and draws 999 relabellings per variance test.
+    """
+    from seqrob.analysis.significance import _adjust, _order_list, _tests
+
+    orders = _order_list(data, baseline)
+    frames, _ = _tests(data, None, orders=orders, baseline=baseline, alpha=alpha, n_boot=n_boot, seed=seed,
+                       min_seeds=int(data.groupby("order")["seed"].nunique().min()), aso_boot=aso_boot,
+                       include=include, n_permutations=999, permutation_intervals=False,
+                       variance_boot="bootstrap" in include)  # fmt: skip
+    rows = pd.concat([f for f in frames if len(f)], ignore_index=True)
+    return _adjust(rows, correction="holm", label="")
 
 
 def _truth_lookup(sim) -> dict:
@@ -159,8 +206,17 @@ def _truth_lookup(sim) -> dict:
     return out
 
 
+#: The Holm families whose family-wise error under a global null is measured.
+_HOLM_FAMILIES = {
+    "contrast": ("contrast",),
+    "order_anova + order_family_anova": ("order_anova", "order_family_anova"),
+    "variance (permutation)": ("variance",),
+}
+
+
 def _null_measures(rows: pd.DataFrame, alpha: float) -> dict[tuple[str, str], float]:
-    """Per (test, measure): the share of this data set's rows that reject / cover."""
+    """Per (test, measure): the share of this data set's rows that reject / cover, and per
+    Holm family whether any of its adjusted p-values rejects (``family_wise``)."""
     out: dict[tuple[str, str], list] = {}
     for row in rows.itertuples():
         kind = _kind(row.test, row.term, row.method or "")
@@ -173,18 +229,24 @@ def _null_measures(rows: pd.DataFrame, alpha: float) -> dict[tuple[str, str], fl
             continue
         if not np.isnan(row.p_value):
             out.setdefault((kind, "type_I"), []).append(row.p_value < alpha)
-        if kind == "variance (Pitman-Morgan)" and " vs " in str(row.term) and not np.isnan(row.ci_low):
-            # Exact CI of the SD ratio (inverted Pitman-Morgan); the true ratio is 1.
-            name = "sd_ratio (Pitman-Morgan CI)"
-            out.setdefault((name, "coverage"), []).append(row.ci_low <= 1.0 <= row.ci_high)
-    return {key: float(np.mean(values)) for key, values in out.items()}
+        if kind == "variance (permutation)" and " vs " in str(row.term) and not np.isnan(row.p_value):
+            # The SD-ratio CI inverts this test: it holds the true ratio 1 exactly when p > alpha.
+            out.setdefault(("sd_ratio (permutation CI)", "coverage"), []).append(row.p_value > alpha)
+        if kind == "pitman_morgan" and " vs " in str(row.term) and not np.isnan(row.ci_low):
+            out.setdefault(("sd_ratio (Pitman-Morgan CI)", "coverage"), []).append(row.ci_low <= 1.0 <= row.ci_high)
+    measures = {key: float(np.mean(values)) for key, values in out.items()}
+    for name, tests in _HOLM_FAMILIES.items():
+        member = rows["test"].isin(tests) & rows["p_adjusted"].notna()
+        if member.any():
+            measures[(f"{name} (Holm family)", "family_wise")] = float((rows.loc[member, "p_adjusted"] < alpha).any())
+    return measures
 
 
 def _coverage_measures(rows: pd.DataFrame, truth: dict) -> dict[tuple[str, str], float]:
     out: dict[tuple[str, str], list] = {}
     for row in rows.itertuples():
         kind = _kind(row.test, row.term, row.method or "")
-        if kind not in ("contrast", "mixed_contrast", "signflip_contrast", "seed_t_contrast") and not str(kind).startswith(
+        if kind not in ("contrast", "mixed_contrast", "signflip_contrast") and not str(kind).startswith(
             "bootstrap_contrast"
         ):
             continue
@@ -196,14 +258,15 @@ def _coverage_measures(rows: pd.DataFrame, truth: dict) -> dict[tuple[str, str],
 
 
 def _one(design: _Design, i: int, *, alpha: float, n_boot: int, aso_boot: int, seed: int, include) -> dict:
-    base = np.random.SeedSequence([seed, design.seeds, design.orders, len(design.families), i])
+    noise = NOISES.index(design.noise)
+    base = np.random.SeedSequence([seed, design.seeds, design.orders, len(design.families), i, noise])
     null_seed, planted_seed = (int(s.generate_state(1)[0]) for s in base.spawn(2))
     options = dict(alpha=alpha, n_boot=n_boot, aso_boot=aso_boot, seed=i, include=include)
     null = _simulate(design, planted=False, seed=null_seed)
-    measures = _null_measures(_rows(null, **options), alpha)
-    if set(include) & {"mixed", "bootstrap", "few_seeds"}:  # the procedures with intervals of a difference
+    measures = _null_measures(_rows(null.scores, **options), alpha)
+    if set(include) & {"verdicts", "mixed", "bootstrap", "few_seeds"}:  # procedures with intervals of a difference
         planted = _simulate(design, planted=True, seed=planted_seed)
-        measures.update(_coverage_measures(_rows(planted, **options), _truth_lookup(planted)))
+        measures.update(_coverage_measures(_rows(planted.scores, **options), _truth_lookup(planted)))
     return measures
 
 
@@ -227,26 +290,27 @@ _DESCRIPTIVE = {
 
 
 def _for_reference(test: str) -> bool:
-    """Tests reported beside the one verdicts read (the variance tests' references)."""
-    return str(test).startswith(("levene", "run_variance_lrt"))
+    """Tests reported beside the ones verdicts read (:data:`VERDICT_TESTS`)."""
+    return str(test).startswith(("levene", "run_variance_lrt", "pitman_morgan", "sd_ratio (Pitman-Morgan", "lrt_order",
+                                 "mixed_contrast", "signflip_contrast", "bootstrap_contrast"))  # fmt: skip
 
 
-def _status(test: str, measure: str, estimate: float, se: float, seeds: int, alpha: float) -> tuple[str, str]:
+def _status(test: str, measure: str, estimate: float, se: float, seeds: int, alpha: float,
+            orders: int = 4) -> tuple[str, str]:  # fmt: skip
     from seqrob.analysis.significance import FEW_SEEDS
 
     low, high = TARGETS.get(measure, (math.nan, math.nan))
     if test == "aso":
         return "descriptive", _DESCRIPTIVE["aso"]
+    if test.startswith(("variance (permutation)", "sd_ratio (permutation")) and orders == 2 and 2.0 / 2**seeds > alpha:
+        return "refuses", (f"exact permutation test: the smallest p with {seeds} seeds and 2 orders is "
+                           f"{2.0 / 2**seeds:.3g} > alpha, so it never rejects (and says so)")  # fmt: skip
     secondary = _for_reference(test) and np.isfinite(estimate) and not low <= estimate <= high
     if secondary and not (se > 0 and estimate + _Z99 * se >= low and estimate - _Z99 * se <= high):
-        return "for reference", ("reported for reference and not used for verdicts: the variance verdicts read the "
-                                 "exact paired (Pitman-Morgan) tests")  # fmt: skip
+        return "for reference", "reported for reference and not used for verdicts"
     if test.startswith("bootstrap_contrast") and seeds <= FEW_SEEDS:
         return "not trusted", (f"<= {FEW_SEEDS} seeds: reported without p-value, as a description; "
                                "the seed-level t carries the inference")  # fmt: skip
-    if test == "mixed_contrast":
-        return "not trusted", (f"<= {FEW_SEEDS} seeds: the mixed model's contrast is reported without p-value; "
-                               "the contrast rows are the seed-level paired t")  # fmt: skip
     if test == "signflip_contrast" and 2.0 / 2**seeds > alpha:
         return "refuses", (f"exact test: the smallest two-sided p with {seeds} seeds is {2.0 / 2**seeds:.3g} > alpha, "
                            "so it never rejects and its interval is unbounded")  # fmt: skip
@@ -275,10 +339,11 @@ def _summarise(design: _Design, results: list[dict], alpha: float, seconds: floa
             # at the nearest band edge instead of calling it missed.
             edge = min(TARGETS[measure], key=lambda bound: abs(bound - estimate))
             judged = math.sqrt(edge * (1 - edge) / n)
-        status, note = _status(test, measure, estimate, judged, design.seeds, alpha)
+        status, note = _status(test, measure, estimate, judged, design.seeds, alpha, design.orders)
         low, high = TARGETS.get(measure, (math.nan, math.nan))
         rows.append({
-            "seeds": design.seeds, "orders": design.orders, "families": design.families, "test": test,
+            "seeds": design.seeds, "orders": design.orders, "families": design.families, "noise": design.noise,
+            "test": test,
             "measure": measure, "estimate": estimate, "mc_se": se, "n_sim": n, "target_low": low,
             "target_high": high, "status": status, "note": note, "seconds": seconds,
         })  # fmt: skip
@@ -290,6 +355,7 @@ def calibrate(
     seeds: Sequence[int] = (3, 5, 10, 20),
     orders: Sequence[int] = (2, 4),
     families: Sequence[str] = ("few", "many"),
+    noises: Sequence[str] = NOISES,
     n_sim: int | None = None,
     alpha: float = 0.05,
     seed: int = 0,
@@ -307,6 +373,10 @@ def calibrate(
         The grid: seeds per order (every order run with the same seeds), number of
         orders (2 to 4; ``none`` first), and the language set (``"few"``: 10 languages
         in 3 families; ``"many"``: 30 in 12, four of one language).
+    noises
+        Noise structures (:data:`NOISES`): ``model`` is the mixed model's own; the others
+        are truths no model here assumes (run x family luck, family SDs 4x apart, outlier
+        runs, heavy tails, a ceiling, unequal seeds).
     n_sim
         Data sets per design and kind (null and planted). Default 200; ``fast`` 40.
     alpha
@@ -319,11 +389,13 @@ def calibrate(
         Bootstrap replicates per data set (default 2000; ``fast`` 1000). The expanded
         bootstrap intervals use tail quantiles near 1%, so fewer are not recommended.
     procedures
-        Which of ``seqrob.analysis.significance.PROCEDURES`` to run (default: all):
-        ``"mixed"`` (lrt_order, lrt_order_family, contrast, the run-variance LRT),
-        ``"bootstrap"``, ``"few_seeds"`` (sign-flip and seed t, at 5 seeds or fewer),
-        ``"variance"`` (paired Pitman-Morgan tests; Brown-Forsythe and Levene for
-        reference; SD-ratio CIs), ``"aso"``.
+        Which of ``seqrob.analysis.significance.PROCEDURES`` to run: ``"verdicts"``
+        (contrast, order_anova, order_family_anova), ``"mixed"`` (lrt_order,
+        lrt_order_family, mixed_contrast, the run-variance LRT), ``"bootstrap"``,
+        ``"few_seeds"`` (sign-flip, at 5 seeds or fewer), ``"variance"`` (permutation
+        tests for verdicts; Pitman-Morgan, Brown-Forsythe and Levene for reference),
+        ``"aso"``. Default: all under ``model`` noise, ``("verdicts", "variance")``
+        under the others (the rows verdicts read, and the variance references).
     workers
         Processes (designs are spread over them).
     progress
@@ -334,11 +406,13 @@ def calibrate(
     pandas.DataFrame
         One row per design x test x measure:
 
-        - ``seeds, orders, families``: the design.
+        - ``seeds, orders, families, noise``: the design.
         - ``test``: the result row's test (``lrt_order``, ``contrast``, ...; variance
           tests by method; bootstrap intervals by type; ``sd_ratio (Pitman-Morgan CI)``
           for the exact SD-ratio CIs of the variance rows).
         - ``measure``: ``type_I`` (share of rows with p < alpha on null data),
+          ``family_wise`` (share of null data sets where any Holm-adjusted p of the
+          family ``test`` names is below alpha; target at most alpha),
           ``coverage`` (share of intervals holding the true value), or, for ASO,
           ``false_claim`` (share of null pairs with eps_min < 0.5).
         - ``estimate``: the rate; ``mc_se``: its Monte Carlo SE (from per-data-set
@@ -385,14 +459,24 @@ def calibrate(
             raise InputError(f"orders must be integers in 2..{len(_ORDERS)}, not {value!r}", fix="use orders=(2, 4)")
     for name in families:
         _family_set(name)
+    for name in noises:
+        if name not in NOISES:
+            raise InputError(f"unknown noise '{name}'", fix=f"use some of {', '.join(NOISES)}")
     from seqrob.analysis.significance import PROCEDURES
 
-    include = PROCEDURES if procedures is None else tuple(procedures)
-    unknown = [name for name in include if name not in PROCEDURES]
-    if unknown or not include:
-        raise InputError(f"unknown procedures {unknown or include}", fix=f"use some of {PROCEDURES}")
-    designs = [_Design(int(s), int(o), f) for s in seeds for o in orders for f in families]
-    jobs = [(d, int(n_sim), float(alpha), int(n_boot), aso_boot, int(seed), include) for d in designs]
+    include = None if procedures is None else tuple(procedures)
+    if include is not None:
+        unknown = [name for name in include if name not in PROCEDURES]
+        if unknown or not include:
+            raise InputError(f"unknown procedures {unknown or include}", fix=f"use some of {PROCEDURES}")
+    designs = [_Design(int(s), int(o), f, n) for n in noises for s in seeds for o in orders for f in families]
+
+    def chosen(design: _Design) -> tuple[str, ...]:
+        if include is not None:
+            return include
+        return PROCEDURES if design.noise == "model" else ("verdicts", "variance")
+
+    jobs = [(d, int(n_sim), float(alpha), int(n_boot), aso_boot, int(seed), chosen(d)) for d in designs]
     rows: list[dict] = []
 
     def collect(design, results, seconds):
@@ -425,7 +509,7 @@ def pooled_status(table: pd.DataFrame) -> pd.DataFrame:
     that verdicts do not read), with the pooled rate in ``note``.
     """
     table = table.copy()
-    for (test, measure, seeds), rows in table.groupby(["test", "measure", "seeds"]):
+    for (test, measure, seeds, _), rows in table.groupby(["test", "measure", "seeds", "noise"]):
         low, high = TARGETS.get(measure, (math.nan, math.nan))
         values = rows["estimate"].to_numpy(dtype=float)
         ses = rows["mc_se"].to_numpy(dtype=float)
@@ -497,3 +581,245 @@ def summary_markdown(table: pd.DataFrame) -> str:
             cells.append(rate + (f" ({', '.join(sorted(statuses))})" if list(statuses) != ["met"] else ""))
         lines.append(f"| {row.test} | {row.measure} | {target} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+# --- calibration on the user's own runs ------------------------------------------------
+
+#: Below this many distinct relabellings an empirical rate says little: say so instead.
+MIN_RELABELLINGS = 100
+#: The procedures whose rows verdicts read (and the variance references that cost little).
+_DATA_PROCEDURES = ("verdicts", "variance")
+
+
+def relabel_within_seed(scores: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """The scores with each seed's order labels shuffled among its runs: a draw from the null.
+
+    Runs that share a seed keep their scores and swap their order labels (the
+    exchangeability null: order cannot matter, the data's own noise, seed effects and run
+    x family luck kept whole). Runs whose seed has no other run are shuffled among
+    themselves (orders run with different seeds: their runs are exchangeable under the
+    null). The run's rows move together.
+    """
+    runs = scores[["run_id", "seed", "order"]].drop_duplicates("run_id")
+    sizes = runs.groupby("seed")["run_id"].transform("size")
+    new = runs["order"].to_numpy(dtype=object).copy()
+    for positions in runs.groupby("seed").indices.values():
+        if len(positions) > 1:
+            new[positions] = new[rng.permutation(positions)]
+    single = np.flatnonzero(sizes.to_numpy() == 1)
+    if len(single) > 1:
+        new[single] = new[rng.permutation(single)]
+    mapping = dict(zip(runs["run_id"], new))
+    return scores.assign(order=scores["run_id"].map(mapping))
+
+
+def distinct_relabellings(scores: pd.DataFrame) -> int:
+    """How many different labellings :func:`relabel_within_seed` can give (capped at 10^9)."""
+    runs = scores[["run_id", "seed", "order"]].drop_duplicates("run_id")
+    sizes = runs.groupby("seed")["run_id"].transform("size").to_numpy()
+    total = 1
+    for _, group in runs[sizes > 1].groupby("seed"):
+        total *= math.factorial(len(group)) // math.prod(math.factorial(c) for c in group["order"].value_counts())
+    single = runs[sizes == 1]
+    if len(single) > 1:
+        total *= math.factorial(len(single)) // math.prod(math.factorial(c) for c in single["order"].value_counts())
+    return min(total, 10**9)
+
+
+def _data_chunk(args) -> list[dict]:
+    data, draws, alpha, seed = args
+    from seqrob.analysis.mixed import _one_blas_thread
+
+    out = []
+    with _one_blas_thread(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i in draws:
+            relabelled = relabel_within_seed(data, np.random.default_rng([seed, i]))
+            rows = _rows(relabelled, alpha=alpha, n_boot=100, aso_boot=100, seed=i, include=_DATA_PROCEDURES,
+                         baseline=_baseline(data))  # fmt: skip
+            out.append(_null_measures(rows, alpha))
+    return out
+
+
+def _baseline(data: pd.DataFrame) -> str:
+    return "none" if "none" in set(data["order"]) else sorted(set(data["order"]))[0]
+
+
+def calibrate_data(
+    scores: pd.DataFrame,
+    *,
+    n: int = 200,
+    alpha: float = 0.05,
+    seed: int = 0,
+    workers: int = 1,
+    backend: str = "local",
+    progress: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """Type-I error of the verdicts' tests on these runs, with order relabelled within seeds.
+
+    Parameters
+    ----------
+    scores
+        Long scores of one experiment (``run_id, order, seed, task, language, family,
+        metric, score``; ``method`` optional): a warehouse's ``scores()``.
+    n
+        Relabellings per task x metric (x method).
+    alpha
+        Level of the tests.
+    seed
+        Seed of the relabellings.
+    workers, backend
+        Processes (``"local"``) or a Ray pool (``"ray"``) to spread relabellings over.
+    progress
+        Called with a line after each task x metric.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per task x metric (x method) x test x measure: ``method, task, metric,
+        test, measure`` (``type_I``, ``family_wise``, ``coverage`` of the SD-ratio CI's
+        true ratio 1), ``estimate`` and ``mc_se`` (the Monte Carlo SE over relabellings),
+        ``n_sim`` (relabellings), ``relabellings`` (how many distinct ones the design
+        has), ``seeds``, ``orders``, ``target_low, target_high``, ``status`` (as in
+        :func:`calibrate`; ``too few relabellings`` when the design has fewer than
+        :data:`MIN_RELABELLINGS`, with no rate), ``note``.
+
+    Notes
+    -----
+    Relabelling the orders among the runs of each seed (:func:`relabel_within_seed`)
+    makes every order claim false while keeping this warehouse's own noise: its seed
+    effects, run x family luck, unequal family variances, outlier runs and ceilings. A
+    test whose rate is off target here is off target on these data, whatever a
+    simulation says. With 2 orders and 3 seeds there are only 2^3 = 8 relabellings, too
+    few for a rate: the row says so.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 10:
+        raise InputError(f"n must be an integer >= 10, not {n!r}", fix="pass --n 200")
+    if not 0 < alpha < 0.5:
+        raise InputError(f"alpha {alpha} is outside (0, 0.5)", fix="use alpha=0.05")
+    if backend not in ("local", "ray"):
+        raise InputError(f"unknown backend '{backend}'", fix="use --backend local or --backend ray")
+    scores = scores if "method" in scores.columns else scores.assign(method="finetune")
+    rows: list[dict] = []
+    for (method, task, metric), data in scores.groupby(["method", "task", "metric"], sort=True):
+        data = data.reset_index(drop=True)
+        seeds = int(data.groupby("order")["seed"].nunique().min())
+        orders = int(data["order"].nunique())
+        base = {"method": method, "task": task, "metric": metric, "seeds": seeds, "orders": orders}
+        count = distinct_relabellings(data)
+        if orders < 2 or count < MIN_RELABELLINGS:
+            why = (f"only {count} distinct relabellings of the orders within seeds ({orders} orders, {seeds} seeds): "
+                   f"too few for an empirical rate (needs {MIN_RELABELLINGS}+)")  # fmt: skip
+            rows.append({**base, "test": "all verdict tests", "measure": "type_I", "estimate": math.nan,
+                         "mc_se": math.nan, "n_sim": 0, "relabellings": count, "target_low": TARGETS["type_I"][0],
+                         "target_high": TARGETS["type_I"][1], "status": "too few relabellings", "note": why})  # fmt: skip
+            continue
+        started = time.perf_counter()
+        results = _map_chunks(data, n, alpha, seed, workers, backend)
+        design = _Design(seeds, orders, "data", "model")
+        for row in _summarise(design, results, alpha, time.perf_counter() - started):
+            row = {k: v for k, v in row.items() if k not in ("seeds", "orders", "families", "noise")}
+            rows.append({**base, **row, "relabellings": count})
+        if progress is not None:
+            progress(f"{task} {metric} ({method}): {n} relabellings in {time.perf_counter() - started:.0f} s")
+    columns = ["method", "task", "metric", "test", "measure", "estimate", "mc_se", "n_sim", "relabellings", "seeds",
+               "orders", "target_low", "target_high", "status", "note"]  # fmt: skip
+    return pd.DataFrame(rows).reindex(columns=columns)
+
+
+def _map_chunks(data: pd.DataFrame, n: int, alpha: float, seed: int, workers: int, backend: str) -> list[dict]:
+    chunks = [list(part) for part in np.array_split(np.arange(n), max(1, min(workers, n)) * 4) if len(part)]
+    jobs = [(data, chunk, alpha, seed) for chunk in chunks]
+    if backend == "ray":
+        from ray.util.multiprocessing import Pool
+
+        with Pool(processes=workers) as pool:
+            parts = pool.map(_data_chunk, jobs)
+    elif workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=min(workers, os.cpu_count() or 1)) as pool:
+            parts = list(pool.map(_data_chunk, jobs))
+    else:
+        parts = [_data_chunk(job) for job in jobs]
+    return [measures for part in parts for measures in part]
+
+
+def pseudo_orders(scores: pd.DataFrame, orders: int, *, paired: bool, rng: np.random.Generator) -> pd.DataFrame:
+    """Runs of ONE configuration relabelled into ``orders`` pseudo-orders: a real null.
+
+    Paired: the runs are drawn into blocks of ``orders`` at random, each block one
+    pseudo-seed, and the pseudo-orders ``o1, o2, ...`` are given at random within it (runs
+    left over are dropped). Unpaired: each run keeps its seed and gets a pseudo-order at
+    random, in (nearly) equal numbers. Order cannot matter, so every order claim on the
+    result is false.
+    """
+    runs = scores["run_id"].drop_duplicates().to_numpy(dtype=object)
+    runs = runs[rng.permutation(len(runs))]
+    names = np.array([f"o{i + 1}" for i in range(orders)], dtype=object)
+    if paired:
+        blocks = len(runs) // orders
+        runs = runs[: blocks * orders]
+        order_of = np.concatenate([names[rng.permutation(orders)] for _ in range(blocks)])
+        seed_of = np.repeat(np.arange(1, blocks + 1), orders)
+    else:
+        order_of = names[np.arange(len(runs)) % orders]
+        seed_of = None
+    kept = scores[scores["run_id"].isin(set(runs))]
+    out = kept.assign(order=kept["run_id"].map(dict(zip(runs, order_of))))
+    if seed_of is not None:
+        out = out.assign(seed=out["run_id"].map(dict(zip(runs, seed_of))))
+    return out.reset_index(drop=True)
+
+
+DATA_KIND = "calibration"
+
+
+def calibrate_warehouse(
+    warehouse,
+    *,
+    experiment: str | None = None,
+    n: int = 200,
+    alpha: float = 0.05,
+    seed: int = 0,
+    workers: int = 1,
+    backend: str = "local",
+    store: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[pd.DataFrame, int | None]:
+    """:func:`calibrate_data` on a warehouse's finished runs, stored as an analysis.
+
+    Returns the table and the stored analysis id (None when ``store`` is False). The
+    analysis (kind ``"calibration"``) keeps the table in its ``model["calibration"]``
+    records and, in seqrob's result vocabulary, one row per task x metric x test x measure
+    (``term`` the measure, ``estimate`` the rate, ``ci_low, ci_high`` its 95% Monte Carlo
+    interval, ``n`` the relabellings).
+    """
+    from seqrob import __version__
+    from seqrob.analysis.results import result_frame
+    from seqrob.analysis.significance import _load
+    from seqrob.warehouse.analyses import store_analysis
+
+    scores, _ = _load(warehouse, task=None, metric=None, experiment=experiment, method=None)
+    table = calibrate_data(scores, n=n, alpha=alpha, seed=seed, workers=workers, backend=backend, progress=progress)
+    if not store:
+        return table, None
+    results = result_frame(
+        {"test": r.test, "term": r.measure, "task": r.task, "metric": r.metric, "estimate": r.estimate,
+         "ci_low": r.estimate - 1.96 * r.mc_se, "ci_high": r.estimate + 1.96 * r.mc_se, "n": r.n_sim,
+         "method": (f"empirical {r.measure} over {r.n_sim} relabellings of the orders within seeds of these runs "
+                    f"(no order effect; the data's own noise); target {r.target_low:g}-{r.target_high:g}")}
+        for r in table.itertuples()
+    )  # fmt: skip
+    parameters = {"experiment": experiment, "n": n, "alpha": alpha, "seed": seed}
+    records = json.loads(table.to_json(orient="records", double_precision=15))
+    with warehouse.transaction() as con:
+        analysis_id = store_analysis(con, kind=DATA_KIND, parameters=parameters, results=results,
+                                     design={}, model={"calibration": records}, warnings=[],
+                                     seqrob_version=__version__)  # fmt: skip
+    return table, analysis_id
+
+
+def off_target(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a data calibration whose rate misses its target (liberal or conservative)."""
+    return table[table["status"].astype(str).str.startswith("missed")]

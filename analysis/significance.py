@@ -2,24 +2,33 @@
 
 For each task x metric (and method, when several are stored) this runs
 
-* the crossed mixed model ``score ~ order * family + (1|seed) + (1|seed:order) +
-  (1|language)`` (:mod:`seqrob.analysis.mixed`): F tests of order and order x family
-  (rows ``lrt_order``, ``lrt_order_family``), and the per-family order contrasts with
-  Satterthwaite intervals — the contrasts are the primary inference. With 5 seeds or
-  fewer the ``contrast`` rows are the exact seed-level paired t instead (the mixed
-  model's t is liberal there; its rows stay as ``mixed_contrast``, without p-value);
-* the paired hierarchical bootstrap over seeds and examples
-  (:mod:`seqrob.analysis.bootstrap`) for means and differences, with expanded
-  percentile / BCa intervals for the number of seeds; with 5 seeds or fewer, where no
-  bootstrap over seeds can be trusted, its rows are descriptions (no p-value) and exact
-  sign-flip tests and seed-level t intervals (:mod:`seqrob.analysis.permutation`) are
-  reported;
-* tests of whether order changes across-seed variance (:mod:`seqrob.analysis.variance`
-  and the mixed model's run-variance LRT) and ASO (:mod:`seqrob.analysis.aso`);
+* the tests the verdicts read, all over seeds, each family tested on its own noise
+  (nothing assumes that families share one run variance or that a run's luck is the same
+  in every family: real runs break both):
+
+  - ``contrast``: per family and pair of orders, the paired t on the per-seed
+    differences of the family means (Welch's t when the orders were run with different
+    seeds) (:func:`seqrob.analysis.permutation.seed_t_test`);
+  - ``order_anova`` / ``order_family_anova``: does order matter over all languages, and
+    does its effect differ between families -- the Greenhouse-Geisser corrected
+    repeated-measures ANOVA over seeds, or the heteroscedastic ANOVA-type test for
+    unpaired runs (:mod:`seqrob.analysis.anova`);
+  - ``variance``: does order change the across-seed spread -- a permutation test of the
+    order labels within seeds, valid with outlier runs and skew near a ceiling
+    (:func:`seqrob.analysis.variance.permutation_variance_test`);
+
+* for reference: the crossed mixed model ``score ~ order * family + (1|seed) +
+  (1|seed:order) + (1|language)`` (:mod:`seqrob.analysis.mixed`; lme4's numbers; its F
+  tests ``lrt_order`` / ``lrt_order_family``, its contrasts ``mixed_contrast`` without
+  p-value and its run-variance LRT), the paired hierarchical bootstrap over seeds and
+  examples (:mod:`seqrob.analysis.bootstrap`; expanded intervals, descriptive at 5 seeds
+  or fewer), exact sign-flip tests at 5 seeds or fewer, the Pitman-Morgan and
+  Brown-Forsythe/Levene variance tests, and ASO (:mod:`seqrob.analysis.aso`);
 
 adjusts the p-values of each family of tests (Holm by default, over all contrasts of
 one task x metric), writes plain-language verdicts, and stores parameters and result
-rows in the warehouse's ``analyses`` tables.
+rows in the warehouse's ``analyses`` tables. ``seqrob analyze calibrate --db`` measures
+the verdict tests' type-I error on the warehouse's own runs, relabelled within seeds.
 """
 
 from __future__ import annotations
@@ -37,7 +46,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from seqrob.analysis import aso as aso_module
-from seqrob.analysis import bootstrap, mixed, permutation, power, variance
+from seqrob.analysis import anova, bootstrap, mixed, permutation, power, variance
 from seqrob.analysis.results import COLUMNS, result_frame
 from seqrob.warehouse.errors import DesignError, InputError
 
@@ -45,10 +54,12 @@ __all__ = ["Significance", "analyze", "significance", "expanded_confidence", "CO
 
 CORRECTIONS = {"holm": "holm", "bh": "fdr_bh"}
 FEW_SEEDS = 5  # at or below this, intervals over seeds come from sign-flip / t, not the bootstrap
-#: The procedures of one analysis: the mixed model (its tests, contrasts and run-variance
-#: LRT), the paired bootstrap, the few-seed sign-flip and t procedures, the variance tests
-#: (paired Pitman-Morgan tests, Brown-Forsythe and Levene for reference, SD ratios) and ASO.
-PROCEDURES = ("mixed", "bootstrap", "few_seeds", "variance", "aso")
+#: The procedures of one analysis: the verdicts' tests over seeds (contrasts, order and
+#: order x family), the mixed model (its F tests, contrasts and run-variance LRT, for
+#: reference), the paired bootstrap, the few-seed sign-flip tests, the variance tests
+#: (permutation tests for verdicts; Pitman-Morgan, Brown-Forsythe and Levene for
+#: reference; SDs and SD ratios) and ASO.
+PROCEDURES = ("verdicts", "mixed", "bootstrap", "few_seeds", "variance", "aso")
 KIND = "significance"
 
 
@@ -355,6 +366,9 @@ def _tests(
     min_seeds: int,
     aso_boot: int = 1_000,
     include: Sequence[str] = PROCEDURES,
+    n_permutations: int = 1999,
+    permutation_intervals: bool = True,
+    variance_boot: bool = True,
 ) -> tuple[list[pd.DataFrame], list[str]]:
     """Every test of one task x metric, unadjusted: the rows :func:`analyze` reports.
 
@@ -366,10 +380,17 @@ def _tests(
     frames: list[pd.DataFrame] = []
     notes: list[str] = []
     confidence = 1 - alpha
-    ts = None
-    if min_seeds <= FEW_SEEDS and ("mixed" in include or "few_seeds" in include):
-        ts, messages = _quiet(permutation.seed_t_test, data, orders=orders, confidence=confidence)
+    paired = _paired(data, orders)
+    if "verdicts" in include:
+        # The verdicts' tests: per-family contrasts and the order / order x family tests over
+        # seeds, which assume nothing about how run noise varies between families.
+        ts, messages = _quiet(permutation.seed_t_test, data, orders=orders, confidence=confidence, paired=paired,
+                              overall=False)  # fmt: skip
         notes.extend(messages)
+        frames.append(_primary_contrasts(ts, paired))
+        anovas, messages = _quiet(anova.order_anova, data, orders=orders)
+        notes.extend(messages)
+        frames.append(anovas)
     if "mixed" in include:
         try:
             tests, messages = _quiet(mixed.order_tests, data, baseline=baseline, alpha=alpha)
@@ -379,19 +400,16 @@ def _tests(
         if tests is not None:
             notes.extend(messages)
             notes.extend(m[-1] if isinstance(m, tuple) else m for m in tests.attrs.get("warnings", []))
-            if min_seeds <= FEW_SEEDS:
-                tests = _few_seed_contrasts(tests, ts, min_seeds)
-            frames.append(tests)
+            frames.append(_mixed_for_reference(tests))
     if "bootstrap" in include:
         boot, messages = _bootstrap_rows(data, predictions, orders=orders, alpha=alpha, n_boot=n_boot, seed=seed,
                                          n_seeds=min_seeds)  # fmt: skip
         notes.extend(messages)
         frames.append(boot)
-    if "few_seeds" in include and min_seeds <= FEW_SEEDS:
+    if "few_seeds" in include and min_seeds <= FEW_SEEDS and paired:
         flips, messages = _quiet(permutation.sign_flip_test, data, orders=orders, confidence=confidence, seed=seed)
         notes.extend(messages)
         frames.append(_rename(flips, "contrast", "signflip_contrast"))
-        frames.append(_rename(ts, "contrast", "seed_t_contrast"))
     if "variance" in include:
         # The SD-ratio CIs are exact (inverted Pitman-Morgan). The per-order SD CIs are
         # bootstrap: expanded like the contrasts' (the plain BCa interval of an SD covers
@@ -399,7 +417,9 @@ def _tests(
         few = min_seeds <= FEW_SEEDS
         level = confidence if few else expanded_confidence(confidence, min_seeds)
         spread, messages = _quiet(variance.variance_tests, data, predictions, orders=orders, confidence=confidence,
-                                  bootstrap_confidence=level, n_boot=min(n_boot, 2000), seed=seed)  # fmt: skip
+                                  bootstrap_confidence=level, n_boot=min(n_boot, 2000) if variance_boot else 0, seed=seed,
+                                  n_permutations=n_permutations, permutation_intervals=permutation_intervals,
+                                  center=("median", "mean") if variance_boot else ())  # fmt: skip
         notes.extend(messages)
         sd_ci = (spread["test"] == "sd") & spread["ci_low"].notna()
         if few:
@@ -420,27 +440,54 @@ def _tests(
     return frames, notes
 
 
-def _few_seed_contrasts(tests: pd.DataFrame, ts: pd.DataFrame, n_seeds: int) -> pd.DataFrame:
-    """With :data:`FEW_SEEDS` seeds or fewer, the primary per-family contrasts are the seed-level t.
+def _paired(data: pd.DataFrame, orders: Sequence[str]) -> bool:
+    """Orders share seeds (2+ seeds run with every order): the seed pairs them."""
+    seed_sets = [set(data.loc[data["order"] == o, "seed"]) for o in orders]
+    return len(set.intersection(*seed_sets)) >= 2 if seed_sets else False
 
-    The mixed model's contrast borrows the run variance from all families, but that
-    variance rests on ``(O - 1)(S - 1)`` degrees of freedom (2 with 3 seeds and 2 orders);
-    when it is estimated low, the SE shrinks and the Satterthwaite df grow together, and
-    the t test rejects 8.5% of true nulls there (``seqrob analyze calibrate``). The paired
-    t on the per-seed family differences is exact for any mix of run and residual noise.
-    The mixed-model rows stay, as ``mixed_contrast`` without a p-value.
+
+def _primary_contrasts(ts: pd.DataFrame, paired: bool) -> pd.DataFrame:
+    """The per-family contrasts verdicts read: the t over seeds of each family's own differences.
+
+    Each family is tested with its own seed-to-seed spread, so a family whose runs are far
+    noisier than the others', or a run whose luck differs between families (run x family
+    effects), cannot make another family's difference look significant -- the failure of
+    the mixed model's contrast, which pools one run variance over all families (on real
+    runs relabelled so that order cannot matter, it called false effects in 65% of
+    relabellings). Paired t on the per-seed differences when the orders share seeds,
+    Welch's t otherwise.
+    """
+    ts = ts.copy()
+    what = ("per-seed differences of the family means" if paired
+            else "the runs' family means (orders run with different seeds)")  # fmt: skip
+    ts["method"] = ts["method"] + (f"; primary: each family tested on its own {what}, so unequal run noise between "
+                                   "families and run x family luck are allowed for")  # fmt: skip
+    return ts
+
+
+def _mixed_for_reference(tests: pd.DataFrame) -> pd.DataFrame:
+    """The mixed model's rows, kept for comparison with lme4/lmerTest, never for verdicts.
+
+    Its contrasts (``mixed_contrast``) borrow one run variance from every family and its
+    F tests (``lrt_order``, ``lrt_order_family``) assume it too; real runs break that
+    (run x family luck, families 30x noisier than others), so their p-values are for
+    reference: the contrast rows' p-value is dropped, the F tests keep theirs in a Holm
+    family of their own.
     """
     tests = tests.copy()
-    mixed_rows = tests["test"] == "contrast"
-    tests.loc[mixed_rows, "test"] = "mixed_contrast"
-    tests.loc[mixed_rows, "p_value"] = np.nan
-    tests.loc[mixed_rows, "method"] = tests.loc[mixed_rows, "method"] + (
-        f"; descriptive with {n_seeds} seeds (its Satterthwaite t is liberal with so few runs): the contrast rows "
-        "are the seed-level paired t"
+    contrast = tests["test"] == "contrast"
+    tests.loc[contrast, "test"] = "mixed_contrast"
+    tests.loc[contrast, "p_value"] = np.nan
+    tests.loc[contrast, "method"] = tests.loc[contrast, "method"] + (
+        "; for reference (estimates only): the model pools one run variance over families, which real runs break; "
+        "the contrast rows are the verdicts' tests"
     )
-    primary = ts[(ts["test"] == "contrast") & ts["family"].notna()].copy()
-    primary["method"] = f"primary with {n_seeds} seeds (<= {FEW_SEEDS}): " + primary["method"]
-    return pd.concat([tests, primary], ignore_index=True)
+    f_tests = tests["test"].isin(("lrt_order", "lrt_order_family"))
+    tests.loc[f_tests, "method"] = tests.loc[f_tests, "method"] + (
+        "; for reference, not used for verdicts (assumes one run variance for all families and no run x family "
+        "effect): the verdicts read order_anova / order_family_anova"
+    )
+    return tests
 
 
 def expanded_confidence(confidence: float, n_seeds: int) -> float:
@@ -471,7 +518,7 @@ def _bootstrap_rows(data, predictions, *, orders, alpha, n_boot, seed, n_seeds) 
     percentile interval covers about 90% at 10 seeds (``seqrob analyze calibrate``).
     With :data:`FEW_SEEDS` or fewer, no expansion rescues a bootstrap over a handful of
     seeds (3 seeds give 10 distinct resamples): the rows stay as descriptions, without
-    p-values, and ``signflip_contrast`` / ``seed_t_contrast`` carry the inference.
+    p-values; the ``contrast`` rows (t over seeds) carry the inference.
     """
     confidence = 1 - alpha
     statistics = ("bootstrap_mean", "contrast")
@@ -485,7 +532,7 @@ def _bootstrap_rows(data, predictions, *, orders, alpha, n_boot, seed, n_seeds) 
         boot.loc[tested, "p_value"] = np.nan
         boot["method"] = boot["method"] + (
             f"; descriptive: with {n_seeds} seeds a bootstrap over seeds undercovers, so no p-value "
-            "(inference: seed_t_contrast, signflip_contrast)"
+            "(inference: the contrast rows, a t over seeds)"
         )
     else:
         boot.loc[tested, "p_value"] = _expanded_p(boot.loc[tested, "p_value"].to_numpy(), n_seeds)
@@ -527,12 +574,13 @@ def _model_summary(fit, label: str) -> dict:
 # Each tuple is one family of tests corrected together, within one task x metric.
 _FAMILIES = (
     ("contrast",),
+    ("order_anova", "order_family_anova"),
     ("lrt_order", "lrt_order_family"),
     ("variance",),
+    ("pitman_morgan",),
     ("levene",),
     ("run_variance_lrt",),
     ("signflip_contrast",),
-    ("seed_t_contrast",),
     ("bootstrap_contrast",),
 )
 
@@ -544,7 +592,7 @@ _TWIN_KEYS = ["test", "task", "metric", "family", "statistic", "p_value"]
 def _adjust(results: pd.DataFrame, *, correction: str, label: str) -> pd.DataFrame:
     results = results.copy()
     # With two orders the variance test over all orders is the pair's test: count it once.
-    twins = results.duplicated(_TWIN_KEYS) & results["test"].isin(("variance", "levene"))
+    twins = results.duplicated(_TWIN_KEYS) & results["test"].isin(("variance", "pitman_morgan", "levene"))
     for tests in _FAMILIES:
         for (task, metric), _ in results.groupby(["task", "metric"], dropna=False):
             mask = results["test"].isin(tests) & results["p_value"].notna()
@@ -628,15 +676,15 @@ def _verdicts(results, design, *, label, alpha, correction, power_table, effect)
     spread = results[(results["test"] == "variance") & (results["p_adjusted"] < alpha)]
     if len(spread):
         where = [f"{r.family or 'all languages'} ({r.term}: {'SD ratio' if ' vs ' in r.term else 'largest/smallest SD'} "
-                 f"{r.estimate:.2f}, paired Pitman-Morgan test, p_{correction} = {r.p_adjusted:.2g})"
+                 f"{r.estimate:.2f}, permutation test of spread, p_{correction} = {r.p_adjusted:.2g})"
                  for r in spread.itertuples()]  # fmt: skip
         sentences.append(f"{label}: order changes across-seed variance: " + "; ".join(where))
     else:
         sentences.append(f"{label}: no evidence that order changes across-seed variance")
     if min_seeds <= FEW_SEEDS:
         sentences.append(
-            f"{label}: {min_seeds} seeds per order: contrasts use the exact seed-level paired t, and intervals over "
-            "seeds exact sign-flip and t procedures, not the mixed model's Satterthwaite t or the bootstrap"
+            f"{label}: {min_seeds} seeds per order: the contrasts' t over seeds has {min_seeds - 1} df, bootstrap "
+            "intervals over so few seeds are descriptive, and the variance test can hardly reach significance"
         )
     if len(power_table) and power_table["seeds_needed"].notna().any():
         undecided = contrasts[contrasts["p_adjusted"] >= alpha]["family"].unique()

@@ -18,6 +18,7 @@ MODULES = [
     "seqrob.analysis.results",
     "seqrob.analysis.significance",
     "seqrob.analysis.variance",
+    "seqrob.warehouse.datasets",
     "seqrob.warehouse.simulate",
     "seqrob.warehouse.store",
 ]
