@@ -8,13 +8,18 @@ and users plan experiments with it ("how many seeds to see a 2-point order effec
 in Uralic?"). :func:`write` stores a simulation as files that ``seqrob ingest``
 reads; ``seqrob simulate`` does both from the command line.
 
-The model is on the probability scale, so the planted effects are in the units
-the analyses report (accuracy). See :func:`simulate` for the model and
+By default the model is on the probability scale, so the planted effects are in
+the units the analyses report (accuracy); ``scale="logit"`` builds the same sum
+on the logit scale (near-ceiling, skewed scores; effects are log-odds shifts).
+Options add noise that analyses typically do not assume: run x family effects,
+per-family and per-language SDs, heavy-tailed run effects, outlier runs, unequal
+seeds per order and missing cells. See :func:`simulate` for the model and
 :meth:`Truth.expected_contrasts` for what "the true difference" means.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import numbers
@@ -28,7 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from scipy.special import ndtr, ndtri
+from scipy.special import expit, logit, ndtr, ndtri
+from scipy.stats import chi2
 
 from seqrob.warehouse.errors import DesignError, InputError
 
@@ -37,6 +43,7 @@ __all__ = [
     "DEFAULT_LANGUAGES",
     "DEFAULT_ORDERS",
     "FORMATS",
+    "SCALES",
     "Simulation",
     "Truth",
     "parse_effect",
@@ -70,20 +77,33 @@ FORMATS = ("parquet", "csv", "jsonl")
 
 ANY_FAMILY = "*"
 _TRUTH_FORMAT = "seqrob-simulation-truth"
-_TRUTH_VERSION = 1
+_TRUTH_VERSION = 2  # 2: scale, run x family effects, SD multipliers, t tails, outliers, unequal seeds, missing cells
+_TRUTH_VERSIONS = (1, 2)  # versions from_dict reads (1: none of version 2's options)
 # Names the layout of the random streams; bump it if a change alters the draws
 # that a given ``seed`` produces.
 GENERATOR = "seqrob.simulate/1"
 
-# Stream numbers (second word of every SeedSequence spawn key).
+# Stream numbers (second word of every SeedSequence spawn key). New draws take new
+# numbers, so adding an option never changes the draws of the existing ones.
 _STREAM_LANGUAGE, _STREAM_EXAMPLE, _STREAM_SEED = 0, 1, 2
+_STREAM_RUN_FAMILY, _STREAM_TAIL, _STREAM_OUTLIER, _STREAM_MISSING = 3, 4, 5, 6
+# Run-level draws (outliers, missing cells) hold for every task of a run: their key
+# has this value in the task position.
+_RUN_LEVEL = 0
+
+SCALES = ("probability", "logit")
 
 _CELL_COLUMNS = (
     "task", "order", "seed", "run_id", "language", "family", "delta",
     "language_effect", "seed_effect", "run_effect", "residual_effect",
     "p_raw", "p", "clipped",
+    "family_scale", "run_family_effect", "outlier", "linear_predictor", "missing",
 )  # fmt: skip
-_CELL_FLOATS = ("delta", "language_effect", "seed_effect", "run_effect", "residual_effect", "p_raw", "p")
+_CELL_FLOATS = (
+    "delta", "language_effect", "seed_effect", "run_effect", "residual_effect", "p_raw", "p",
+    "family_scale", "run_family_effect", "linear_predictor",
+)  # fmt: skip
+_CELL_BOOLS = ("clipped", "outlier", "missing")
 _CELL_STRINGS = ("task", "order", "run_id", "language", "family")
 
 
@@ -97,7 +117,8 @@ class Truth:
     Attributes
     ----------
     orders, baseline, seeds, languages, families, tasks
-        The design. ``families`` maps every language to its family.
+        The design. ``families`` maps every language to its family; ``seeds``
+        lists every seed value drawn (an order may keep fewer: ``seeds_per_order``).
     effects
         The effects as given, one dict per key: ``task`` (None = every task),
         ``order``, ``family`` (``"*"`` = every family) and ``delta``. The resolved
@@ -106,13 +127,30 @@ class Truth:
     example_correlation, clip_low, clip_high, outcomes, metric, experiment,
     method, seed
         The parameters of :func:`simulate`; ``run_sd`` is resolved to one SD per order.
+    scale, run_family_sd, family_sd_scale, language_sd_scale, run_tail_df,
+    outlier_rate, outlier_shift, seeds_per_order, missing_cells
+        The noise options of :func:`simulate`, resolved: ``family_sd_scale``
+        names every family and ``language_sd_scale`` every language (1.0 where
+        none was given), ``seeds_per_order`` every order (the number of seed
+        values it kept, the first ones of ``seeds``).
     cells
-        One row per task x order x seed x language (the rows of ``scores``, in
-        the same order): ``task, order, seed, run_id, language, family, delta,
-        language_effect, seed_effect, run_effect, residual_effect, p_raw, p,
-        clipped``. ``p_raw`` is the sum of the terms, ``p`` the clipped value and
-        the expected score of the cell given the drawn effects (the mean over
-        examples and outcome draws); ``clipped`` says whether clipping changed it.
+        One row per task x order x kept seed x language, run-major: ``task,
+        order, seed, run_id, language, family, delta, language_effect,
+        seed_effect, run_effect, residual_effect, p_raw, p, clipped,
+        family_scale, run_family_effect, outlier, linear_predictor, missing``.
+        ``linear_predictor`` is the sum of the terms on the model's scale,
+        ``base`` (``logit(base)`` on the logit scale) ``+ language_effect + delta
+        + seed_effect + family_scale * run_effect + run_family_effect +
+        residual_effect - outlier_shift * outlier``; ``run_effect`` is the run's
+        draw (the same in all its cells) and ``family_scale`` the family's
+        multiplier of it. ``p_raw`` is the probability before clipping (the
+        linear predictor on the probability scale, its inverse logit on the
+        logit scale), ``p`` the clipped value and the expected score of the cell
+        given the drawn effects (the mean over examples and outcome draws);
+        ``clipped`` says whether clipping changed it (never on the logit scale).
+        ``outlier`` marks every cell of an outlier run. ``missing`` marks the
+        cells dropped from ``scores`` and ``predictions``; the other rows are
+        the rows of ``scores``, in the same order.
     n_clipped
         Number of cells whose ``p_raw`` fell outside ``[clip_low, clip_high]``.
     generator
@@ -140,6 +178,15 @@ class Truth:
     experiment: str
     method: str
     seed: int
+    scale: str
+    run_family_sd: float
+    family_sd_scale: Mapping[str, float]
+    language_sd_scale: Mapping[str, float]
+    run_tail_df: float | None
+    outlier_rate: float
+    outlier_shift: float
+    seeds_per_order: Mapping[str, int]
+    missing_cells: float
     cells: pd.DataFrame = field(repr=False)
     n_clipped: int
     generator: str = GENERATOR
@@ -162,10 +209,27 @@ class Truth:
 
     @property
     def run_effects(self) -> pd.DataFrame:
-        """Drawn run effects ``v``: ``task, order, seed, run_id, sd, effect``."""
+        """Drawn run effects ``v``: ``task, order, seed, run_id, sd, effect, outlier``.
+
+        ``sd`` is the order's run SD (a family's cells get ``family_scale * effect``);
+        ``outlier`` says whether the run is an outlier run.
+        """
         table = self.cells.drop_duplicates(["task", "order", "seed"])
-        table = table[["task", "order", "seed", "run_id", "run_effect"]].rename(columns={"run_effect": "effect"})
+        table = table[["task", "order", "seed", "run_id", "run_effect", "outlier"]].rename(
+            columns={"run_effect": "effect"}
+        )
         table.insert(4, "sd", table["order"].map(dict(self.run_sd)).astype(float))
+        return table.reset_index(drop=True)
+
+    @property
+    def run_family_effects(self) -> pd.DataFrame:
+        """Drawn run x family effects ``w``: ``task, order, seed, run_id, family, sd, effect``."""
+        table = self.cells.drop_duplicates(["task", "order", "seed", "family"])
+        table = table[["task", "order", "seed", "run_id", "family", "run_family_effect"]].rename(
+            columns={"run_family_effect": "effect"}
+        )
+        sd = {family: self.run_family_sd * scale for family, scale in self.family_sd_scale.items()}
+        table.insert(5, "sd", table["family"].map(sd).astype(float))
         return table.reset_index(drop=True)
 
     @property
@@ -189,34 +253,63 @@ class Truth:
             One row per task x family x contrast:
 
             - ``task, family, order, baseline``: the contrast is ``order - baseline``.
-            - ``delta``: the planted difference ``delta[order, family] - delta[baseline, family]``.
-            - ``difference``: the population-level expected difference of scores,
-              ``E[score | order, family] - E[score | baseline, family]`` over every
-              random effect, examples and outcomes. It equals ``delta`` unless
-              clipping has non-negligible probability, in which case it is the
-              exact expectation of the clipped normal (see Notes). This is the
-              value that estimators of an order effect target, and the one
-              coverage and type-I error are measured against.
+            - ``delta``: the planted difference ``delta[order, family] -
+              delta[baseline, family]``, on the model's scale (log-odds on the
+              logit scale).
+            - ``difference``: the population-level expected difference of scores
+              (probability units), ``E[score | order, family] - E[score |
+              baseline, family]`` over every random effect, outliers, examples
+              and outcomes (see Notes for what is held fixed). On the
+              probability scale it equals ``delta`` unless clipping has
+              non-negligible probability, in which case it is the exact
+              expectation of the clipped values; on the logit scale it is the
+              planted log-odds shift seen in accuracy. This is the value that
+              estimators of an order effect target, and the one coverage and
+              type-I error are measured against. Missing cells and unequal seeds
+              do not change it (they drop cells at random).
             - ``realised_difference``: the expected difference *given the drawn
-              effects* (language, seed, run and residual), i.e. the mean over the
-              family's languages and the seeds of ``p[order] - p[baseline]``. The
-              seed effects cancel (paired design); run and residual effects do
-              not, so it differs from ``difference`` by sampling noise of the
-              design, not of the examples.
-            - ``n_seeds, n_languages``: cells averaged in ``realised_difference``.
+              effects* (language, seed, run, run x family, residual, outliers),
+              i.e. the mean over the family's languages and the order's kept
+              seeds of ``p[order]`` minus the same for ``p[baseline]`` (missing
+              cells included). With equal seeds the seed effects cancel (paired
+              design); run and residual effects do not, so it differs from
+              ``difference`` by sampling noise of the design, not of the examples.
+            - ``n_seeds, n_languages``: seeds (the smaller count of the two
+              orders) and languages averaged in ``realised_difference``.
 
         Notes
         -----
-        For a random language of the family and a random seed, the unclipped
-        probability of order ``o`` is normal with mean ``base + delta[o, f]`` and
-        variance ``language_sd^2 + seed_sd^2 + run_sd[o]^2 + residual_sd^2``. The
-        expected clipped value of ``X ~ N(m, s^2)`` on ``[a, b]`` is
-        ``m + (a - m) Phi(alpha) + (b - m) Phi(-beta) + s (phi(alpha) - phi(beta))``
-        with ``alpha = (a - m) / s`` and ``beta = (b - m) / s``; ``difference`` is
-        ``delta`` plus the difference of those corrections. Under the default
-        parameters a baseline cell is clipped with probability about 5e-8 (0.98
-        is 5.3 SDs above 0.70; 6e-6 with a 0.05 effect), and
-        ``|difference - delta|`` stays below 1e-6 for effects up to 0.05.
+        Probability scale: for a random language of the family and a random
+        seed, the unclipped probability of order ``o`` in language ``l`` is
+        ``base + delta[o, f] - outlier_shift * B + X`` with ``B ~
+        Bernoulli(outlier_rate)`` and ``X`` of mean 0 and variance
+        ``language_sd^2 + seed_sd^2 + k^2 run_sd[o]^2 + k^2 run_family_sd^2 +
+        k^2 m_l^2 residual_sd^2`` (``k = family_sd_scale[f]``, ``m_l =
+        language_sd_scale[l]``); ``X`` is normal, or with ``run_tail_df`` a
+        normal plus the Student-t run and run x family terms. The expected
+        clipped value of ``X ~ N(m, s^2)`` on ``[a, b]`` is ``m + (a - m)
+        Phi(alpha) + (b - m) Phi(-beta) + s (phi(alpha) - phi(beta))`` with
+        ``alpha = (a - m) / s`` and ``beta = (b - m) / s``; ``difference`` is
+        ``delta`` plus the difference of those corrections, averaged over the
+        family's languages, the outlier mixture and (with t tails) the t terms.
+        The language effect is integrated out. Under the default parameters a
+        baseline cell is clipped with probability about 5e-8 (0.98 is 5.3 SDs
+        above 0.70; 6e-6 with a 0.05 effect), and ``|difference - delta|`` stays
+        below 1e-6 for effects up to 0.05.
+
+        Logit scale: ``difference`` is the mean over the family's languages of
+        ``E[expit(logit(base) + a[l] + delta[o, f] - outlier_shift * B + X)]``,
+        conditional on the drawn language effects ``a[l]`` (a family's own
+        languages, near the ceiling or not, set how a log-odds shift shows in
+        accuracy), minus the same for the baseline. ``X`` is as above without the
+        language term. ``E[expit(c + s Z)]`` is computed by the trapezoid rule
+        on ``Z`` (``s < 1``) or on the logistic side ``E[Phi((c - L) / s)]``
+        (``s >= 1``), both accurate to about 1e-15; a Student-t term is a normal
+        with variance multiplied by ``(df - 2) / G``, ``G ~ chi2(df)``,
+        integrated by tanh-sinh quadrature on the quantile of ``G`` (error below
+        1e-9); the outlier mixture is summed exactly. With no planted effect and
+        equal run SDs both orders compute the same number, so the difference
+        is exactly 0.
         """
         orders = list(self.orders)
         if pairwise:
@@ -224,9 +317,12 @@ class Truth:
         else:
             pairs = [(order, self.baseline) for order in orders if order != self.baseline]
         family_order = list(dict.fromkeys(self.families[code] for code in self.languages))
+        members = {family: [code for code in self.languages if self.families[code] == family] for family in family_order}
         delta = self.deltas.set_index(["task", "order", "family"])["delta"]
         mean_p = self.cells.groupby(["task", "family", "order"], sort=False)["p"].mean()
-        n_languages = pd.Series(self.families).loc[list(self.languages)].value_counts()
+        if self.scale == "logit":
+            language_effect = self.language_effects.set_index(["task", "language"])["effect"]
+        cache: dict[tuple, float] = {}  # equal inputs give the identical number (an exact 0 difference)
         rows = []
         for task in self.tasks:
             for family in family_order:
@@ -234,7 +330,16 @@ class Truth:
                     d_order = float(delta[(task, order, family)])
                     d_reference = float(delta[(task, reference, family)])
                     planted = d_order - d_reference
-                    bias = self._clip_bias(order, d_order) - self._clip_bias(reference, d_reference)
+                    if self.scale == "logit":
+                        effects = [float(language_effect[(task, code)]) for code in members[family]]
+                        difference = self._mean_p(order, family, d_order, effects, cache) - self._mean_p(
+                            reference, family, d_reference, effects, cache
+                        )
+                    else:
+                        bias = self._clip_bias(order, family, d_order, cache) - self._clip_bias(
+                            reference, family, d_reference, cache
+                        )
+                        difference = planted + bias
                     rows.append(
                         {
                             "task": task,
@@ -242,29 +347,70 @@ class Truth:
                             "order": order,
                             "baseline": reference,
                             "delta": planted,
-                            "difference": planted + bias,
+                            "difference": difference,
                             "realised_difference": float(
                                 mean_p[(task, family, order)] - mean_p[(task, family, reference)]
                             ),
-                            "n_seeds": len(self.seeds),
-                            "n_languages": int(n_languages[family]),
+                            "n_seeds": min(self.seeds_per_order[order], self.seeds_per_order[reference]),
+                            "n_languages": len(members[family]),
                         }
                     )
         columns = ["task", "family", "order", "baseline", "delta", "difference", "realised_difference"]
         return pd.DataFrame(rows, columns=[*columns, "n_seeds", "n_languages"])
 
-    def _clip_bias(self, order: str, delta: float) -> float:
-        """``E[clip(X)] - E[X]`` for the unclipped probability X of a random cell of ``order``."""
+    def _variances(self, order: str, family: str, language: str) -> tuple[float, tuple[float, ...]]:
+        """Variance of the normal terms of a cell, and of its Student-t terms (none without tails).
+
+        The language effect counts on the probability scale (it is integrated out
+        there), not on the logit scale (held at its drawn value).
+        """
+        k, m = self.family_sd_scale[family], self.language_sd_scale[language]
+        run = (k * self.run_sd[order]) ** 2
+        run_family = (k * self.run_family_sd) ** 2
+        language_part = self.language_sd**2 if self.scale == "probability" else 0.0
+        residual = (k * m * self.residual_sd) ** 2
+        if self.run_tail_df is None:
+            return language_part + self.seed_sd**2 + run + run_family + residual, ()
+        return language_part + self.seed_sd**2 + residual, (run, run_family)
+
+    def _clip_bias(self, order: str, family: str, delta: float, cache: dict) -> float:
+        """``E[clip(X)] - E[X]`` for the unclipped probability X of a random cell of ``order`` in ``family``."""
+        groups: dict[tuple, int] = {}
+        for code in self.languages:
+            if self.families[code] == family:
+                key = self._variances(order, family, code)
+                groups[key] = groups.get(key, 0) + 1
+        n = sum(groups.values())
         mean = self.base + delta
-        sd = math.sqrt(self.language_sd**2 + self.seed_sd**2 + self.run_sd[order] ** 2 + self.residual_sd**2)
-        low, high = self.clip_low, self.clip_high
-        if sd == 0.0:
-            return min(max(mean, low), high) - mean
-        alpha, beta = (low - mean) / sd, (high - mean) / sd
-        density = lambda z: math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)  # noqa: E731
-        return float(
-            (low - mean) * ndtr(alpha) + (high - mean) * ndtr(-beta) + sd * (density(alpha) - density(beta))
-        )
+        total = 0.0
+        for (normal, tails), count in groups.items():
+            key = ("clip", mean, normal, tails)
+            if key not in cache:
+                cache[key] = _expected(
+                    _clip_correction, mean, normal, tails, self.run_tail_df, self._outliers(), (self.clip_low, self.clip_high)
+                )
+            total += count / n * cache[key]
+        return total
+
+    def _mean_p(self, order: str, family: str, delta: float, effects: list[float], cache: dict) -> float:
+        """Logit scale: the mean over the family's languages of ``E[p]`` (language effects held at ``effects``)."""
+        codes = [code for code in self.languages if self.families[code] == family]
+        values = []
+        for code, effect in zip(codes, effects):
+            center = float(logit(self.base)) + effect + delta
+            normal, tails = self._variances(order, family, code)
+            key = ("logit", center, normal, tails)
+            if key not in cache:
+                cache[key] = _expected(_expit_normal_means, center, normal, tails, self.run_tail_df, self._outliers(), ())
+            values.append(cache[key])
+        return math.fsum(values) / len(values)
+
+    def _outliers(self) -> tuple[tuple[float, float], ...]:
+        """The outlier mixture: ``(shift, probability)`` pairs."""
+        if self.outlier_rate == 0.0 or self.outlier_shift == 0.0:
+            return ((0.0, 1.0),)
+        mixture = ((0.0, 1.0 - self.outlier_rate), (self.outlier_shift, self.outlier_rate))
+        return tuple((shift, share) for shift, share in mixture if share > 0.0)
 
     # -- serialisation -------------------------------------------------------------
 
@@ -275,7 +421,7 @@ class Truth:
             values = self.cells[column].to_numpy()
             if column == "seed":
                 cells[column] = [int(x) for x in values]
-            elif column == "clipped":
+            elif column in _CELL_BOOLS:
                 cells[column] = [bool(x) for x in values]
             elif column in _CELL_FLOATS:
                 cells[column] = [float(x) for x in values]
@@ -307,6 +453,15 @@ class Truth:
                 "experiment": self.experiment,
                 "method": self.method,
                 "seed": self.seed,
+                "scale": self.scale,
+                "run_family_sd": self.run_family_sd,
+                "family_sd_scale": dict(self.family_sd_scale),
+                "language_sd_scale": dict(self.language_sd_scale),
+                "run_tail_df": self.run_tail_df,
+                "outlier_rate": self.outlier_rate,
+                "outlier_shift": self.outlier_shift,
+                "seeds_per_order": dict(self.seeds_per_order),
+                "missing_cells": self.missing_cells,
             },
             "n_clipped": self.n_clipped,
             "cells": cells,
@@ -314,23 +469,49 @@ class Truth:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str | None = None) -> Truth:
-        """Rebuild a :class:`Truth` from :meth:`to_dict` output."""
+        """Rebuild a :class:`Truth` from :meth:`to_dict` output (version 1 truths too)."""
         if not isinstance(data, Mapping) or data.get("format") != _TRUTH_FORMAT:
             raise InputError(
                 "not a seqrob simulation truth", file=source, fix="pass the truth.json written by seqrob simulate"
             )
-        if data.get("version") != _TRUTH_VERSION:
+        version = data.get("version")
+        if version not in _TRUTH_VERSIONS:
             raise InputError(
-                f"truth version {data.get('version')!r} is not {_TRUTH_VERSION}",
+                f"truth version {version!r} is not one of {list(_TRUTH_VERSIONS)}",
                 file=source,
                 fix="read it with the seqrob version that wrote it",
             )
         try:
             p = data["parameters"]
-            raw = data["cells"]
+            raw = dict(data["cells"])
+            if version == 1:  # written before the noise options: every one of them off
+                p = {
+                    **p,
+                    "scale": "probability",
+                    "run_family_sd": 0.0,
+                    "family_sd_scale": {family: 1.0 for family in p["families"].values()},
+                    "language_sd_scale": {code: 1.0 for code in p["languages"]},
+                    "run_tail_df": None,
+                    "outlier_rate": 0.0,
+                    "outlier_shift": 0.0,
+                    "seeds_per_order": {order: len(p["seeds"]) for order in p["orders"]},
+                    "missing_cells": 0.0,
+                }
+                size = len(raw["p"])
+                raw.update(
+                    family_scale=[1.0] * size,
+                    run_family_effect=[0.0] * size,
+                    outlier=[False] * size,
+                    linear_predictor=raw["p_raw"],
+                    missing=[False] * size,
+                )
             cells = pd.DataFrame({column: raw[column] for column in _CELL_COLUMNS})
             cells = cells.astype(
-                {"seed": "int64", "clipped": "bool", **{column: "float64" for column in _CELL_FLOATS}}
+                {
+                    "seed": "int64",
+                    **{column: "bool" for column in _CELL_BOOLS},
+                    **{column: "float64" for column in _CELL_FLOATS},
+                }
             )
             for column in _CELL_STRINGS:
                 cells[column] = cells[column].astype(str)
@@ -356,6 +537,15 @@ class Truth:
                 experiment=p["experiment"],
                 method=p["method"],
                 seed=int(p["seed"]),
+                scale=str(p["scale"]),
+                run_family_sd=float(p["run_family_sd"]),
+                family_sd_scale={str(k): float(v) for k, v in p["family_sd_scale"].items()},
+                language_sd_scale={str(k): float(v) for k, v in p["language_sd_scale"].items()},
+                run_tail_df=None if p["run_tail_df"] is None else float(p["run_tail_df"]),
+                outlier_rate=float(p["outlier_rate"]),
+                outlier_shift=float(p["outlier_shift"]),
+                seeds_per_order={str(k): int(v) for k, v in p["seeds_per_order"].items()},
+                missing_cells=float(p["missing_cells"]),
                 cells=cells,
                 n_clipped=int(data["n_clipped"]),
                 generator=data.get("generator", GENERATOR),
@@ -441,6 +631,15 @@ def simulate(
     baseline: str | None = None,
     clip_low: float = 0.02,
     clip_high: float = 0.98,
+    scale: str = "probability",
+    run_family_sd: float = 0.0,
+    family_sd_scale: Mapping[str, float] | None = None,
+    language_sd_scale: Mapping[str, float] | None = None,
+    run_tail_df: float | None = None,
+    outlier_rate: float = 0.0,
+    outlier_shift: float = 0.0,
+    seeds_per_order: Mapping[str, int] | None = None,
+    missing_cells: float = 0.0,
 ) -> Simulation:
     """Simulate stored runs from a known truth.
 
@@ -458,16 +657,18 @@ def simulate(
         Code -> family. Codes not in it are resolved from the metadata; codes not
         in ``languages`` are ignored.
     effects
-        Planted order effects on the probability scale. Keys ``(order, family)``
-        apply to every task; ``(task, order, family)`` to one task and take
-        precedence. ``family`` may be ``"*"`` (every family); a named family takes
-        precedence over ``"*"``. The most specific key wins:
+        Planted order effects on the model's scale (probability, or log-odds
+        with ``scale="logit"``). Keys ``(order, family)`` apply to every task;
+        ``(task, order, family)`` to one task and take precedence. ``family``
+        may be ``"*"`` (every family); a named family takes precedence over
+        ``"*"``. The most specific key wins:
         ``(task, order, family) > (task, order, "*") > (order, family) > (order, "*")``.
         The baseline order takes no effect (it is the reference, delta = 0).
     base
-        Mean probability of a correct answer under the baseline.
+        Mean probability of a correct answer under the baseline (on the logit
+        scale the latent mean is ``logit(base)``, so ``base`` must be in (0, 1)).
     language_sd, seed_sd, residual_sd
-        SDs of the language, seed and run x language effects.
+        SDs of the language, seed and run x language effects (on the model's scale).
     run_sd
         SD of the run (seed x order) effect: one value, or one per order (every
         order named). Different values per order plant a variance effect.
@@ -488,7 +689,36 @@ def simulate(
     baseline
         The reference order; default ``"none"`` if it is an order, else the first order.
     clip_low, clip_high
-        Bounds that ``p`` is clipped to.
+        Bounds that ``p`` is clipped to (probability scale only).
+    scale
+        ``"probability"`` (default): the terms add up to ``p``, clipped to
+        ``[clip_low, clip_high]``. ``"logit"``: they add up to ``logit(p)``
+        (no clipping): near-ceiling bases give skewed scores, and every SD and
+        effect is on the logit scale.
+    run_family_sd
+        SD of the run x family effect (a run's luck differs between families);
+        default 0 (none).
+    family_sd_scale
+        Family -> multiplier of the run, run x family and run x language SDs in
+        that family (``{"Uralic": 4.0}``); families not named keep 1.
+    language_sd_scale
+        Language code -> multiplier of its run x language SD; codes not named keep 1.
+    run_tail_df
+        Degrees of freedom (> 2) of Student-t run and run x family effects,
+        rescaled to keep their SDs; default None (normal).
+    outlier_rate, outlier_shift
+        Each run is independently an outlier run with probability
+        ``outlier_rate`` (in [0, 1]); every cell of an outlier run (all tasks)
+        gets ``-outlier_shift`` added on the model's scale. Default 0 (none).
+    seeds_per_order
+        Order -> number of seeds ``k`` it keeps (1 <= k <= number of seeds): the
+        order's runs with seed values after its first ``k`` (in the order of
+        ``seeds``) are dropped from scores, predictions and ``truth.cells``;
+        orders not named keep every seed.
+    missing_cells
+        Share in [0, 1) of run x language cells dropped at random (for every task
+        of the run) from scores and predictions; ``truth.cells`` keeps them,
+        marked ``missing``. Default 0.
 
     Returns
     -------
@@ -502,7 +732,9 @@ def simulate(
     DesignError
         The design cannot be simulated as asked (empty or duplicated orders,
         seeds, languages or tasks; an effect naming an order, family or task not
-        in the design, or the baseline).
+        in the design, or the baseline; a scale naming a family or language not
+        in the design; ``seeds_per_order`` naming an unknown order or keeping
+        fewer than 1 or more than all seeds).
 
     Warns
     -----
@@ -512,16 +744,25 @@ def simulate(
 
     Notes
     -----
-    For task t, order o, seed s, language l in family f(l) and example i::
+    For task t, order o, seed s, language l in family f = f(l) and example i::
 
-        p_raw[t,o,s,l] = base + a[t,l] + delta[t,o,f(l)] + u[t,s] + v[t,s,o] + e[t,o,s,l]
-        p[t,o,s,l]     = clip(p_raw, clip_low, clip_high)
-        a ~ N(0, language_sd^2)     language effect, drawn once per task
-        u ~ N(0, seed_sd^2)         seed effect, shared by every order of seed s (paired)
-        v ~ N(0, run_sd[o]^2)       run effect
-        e ~ N(0, residual_sd^2)     run x language effect
+        eta[t,o,s,l] = b + a[t,l] + delta[t,o,f] + u[t,s] + k[f] v[t,o,s] + w[t,o,s,f]
+                       + e[t,o,s,l] - outlier_shift B[o,s]
+        probability scale: b = base,         p[t,o,s,l] = clip(eta, clip_low, clip_high)
+        logit scale:       b = logit(base),  p[t,o,s,l] = expit(eta)
+        a ~ N(0, language_sd^2)               language effect, drawn once per task
+        u ~ N(0, seed_sd^2)                   seed effect, shared by every order of seed s (paired)
+        v ~ N(0, run_sd[o]^2)                 run effect
+        w ~ N(0, (run_family_sd k[f])^2)      run x family effect
+        e ~ N(0, (residual_sd k[f] m[l])^2)   run x language effect
+        B ~ Bernoulli(outlier_rate)           outlier run, one draw per run (all its tasks)
+        k = family_sd_scale, m = language_sd_scale (1 where not named)
         correct[t,o,s,l,i] = 1  if  Phi(rho g[t,l,i] + sqrt(1 - rho^2) h[t,o,s,l,i]) < p[t,o,s,l]
-        g, h ~ N(0, 1)              g: example difficulty, shared by every run
+        g, h ~ N(0, 1)                        g: example difficulty, shared by every run
+
+    With ``run_tail_df = nu``, ``v = run_sd[o] z sqrt((nu - 2) / G)`` with ``z``
+    the normal draw above and ``G ~ chi2(nu)``: Student-t with ``nu`` degrees
+    of freedom and SD ``run_sd[o]``; ``w`` likewise, with its own ``G``.
 
     ``rho g + sqrt(1 - rho^2) h`` is standard normal, so ``Phi(.)`` is uniform and
     ``P(correct) = p`` exactly; two runs share ``g``, so their outcomes on the
@@ -529,14 +770,23 @@ def simulate(
     ``rho = 0``). The comparison is computed as ``rho g + sqrt(1 - rho^2) h <
     Phi^-1(p)``, the same event. ``score`` is the mean of the cell's outcomes, so
     scores and predictions agree exactly, and ``E[score | drawn effects] = p``.
-    All effects are independent across tasks; a run (one order and seed) carries
-    one ``run_id`` for all its tasks.
+    All effects except ``B`` (and missingness) are independent across tasks; a
+    run (one order and seed) carries one ``run_id`` for all its tasks.
+
+    Every run and cell is drawn; ``seeds_per_order`` and ``missing_cells`` then
+    drop some from the output (missing completely at random), so the draws of
+    the others are those of the full design.
 
     Random streams: ``SeedSequence(seed, spawn_key=(task index, stream, ...))``
-    with one stream for language effects, one for examples ``g``, and one per
-    seed value for ``u, v, e, h``. Changing the SDs rescales the same standard
-    normal draws, and a seed's draws do not depend on which other seeds are
-    simulated (10 seeds extend the same design's 6).
+    with one stream for language effects (0), one for examples ``g`` (1), and
+    per seed value one for ``u, v, e, h`` (2), one for the run x family normals
+    (3) and one for the chi-square draws of t tails (4). Outliers (5) and
+    missing cells (6) hold for every task of a run: one stream per seed value,
+    keyed with task index 0. An option that is off draws nothing, and options
+    never change the draws of other streams: with every new option at its
+    default the output is that of the model without them. Changing the SDs
+    rescales the same standard normal draws, and a seed's draws do not depend
+    on which other seeds are simulated (10 seeds extend the same design's 6).
 
     Examples
     --------
@@ -549,6 +799,13 @@ def simulate(
     {'order': ['nli>qa', 'qa>nli'], 'delta': [0.05, 0.0]}
     >>> bool(abs(truth["difference"] - truth["delta"]).max() < 1e-6)
     True
+
+    Near the ceiling on the logit scale, with a noisier Uralic and a few failed runs:
+
+    >>> sim = simulate(seeds=3, families=DEFAULT_FAMILIES, scale="logit", base=0.95, language_sd=0.5,
+    ...                run_sd=0.3, family_sd_scale={"Uralic": 3.0}, outlier_rate=0.1, outlier_shift=2.0)
+    >>> bool(sim.scores["score"].median() > 0.9)
+    True
     """
     orders_t = _names(orders, "orders", "order")
     tasks_t = _names(tasks, "tasks", "task")
@@ -558,7 +815,11 @@ def simulate(
         baseline = "none" if "none" in orders_t else orders_t[0]
     elif baseline not in orders_t:
         raise DesignError(f"baseline '{baseline}' is not one of the orders {list(orders_t)} - add it to orders")
+    if scale not in SCALES:
+        raise InputError(f"scale is {scale!r}", fix="use scale='probability' or scale='logit'")
     base = _real(base, "base", low=0.0, high=1.0)
+    if scale == "logit" and not 0.0 < base < 1.0:
+        raise InputError(f"base is {base} on the logit scale, whose logit is infinite", fix="use a base in (0, 1)")
     clip_low = _real(clip_low, "clip_low", low=0.0, high=1.0)
     clip_high = _real(clip_high, "clip_high", low=0.0, high=1.0)
     if not clip_low < clip_high:
@@ -567,6 +828,19 @@ def simulate(
     seed_sd = _real(seed_sd, "seed_sd", low=0.0)
     residual_sd = _real(residual_sd, "residual_sd", low=0.0)
     run_sds = _run_sds(run_sd, orders_t)
+    run_family_sd = _real(run_family_sd, "run_family_sd", low=0.0)
+    if run_tail_df is not None:
+        run_tail_df = _real(run_tail_df, "run_tail_df")
+        if not run_tail_df > 2.0:
+            raise InputError(
+                f"run_tail_df is {run_tail_df}; a Student-t has a finite SD only with df > 2",
+                fix="use run_tail_df > 2 (e.g. 3 for heavy tails), or None for normal run effects",
+            )
+    outlier_rate = _real(outlier_rate, "outlier_rate", low=0.0, high=1.0)
+    outlier_shift = _real(outlier_shift, "outlier_shift")
+    missing_cells = _real(missing_cells, "missing_cells")
+    if not 0.0 <= missing_cells < 1.0:
+        raise InputError(f"missing_cells is {missing_cells}; it is the share of cells dropped", fix="use a share in [0, 1)")
     rho = _real(example_correlation, "example_correlation", low=0.0)
     if not rho < 1.0:
         raise InputError(f"example_correlation is {rho}", fix="use a value in [0, 1)")
@@ -583,25 +857,46 @@ def simulate(
     family_of = _families(languages_t, families)
     family_names = list(dict.fromkeys(family_of[code] for code in languages_t))
     given, resolved = _effects(effects, orders_t, tasks_t, family_names, baseline)
+    family_scales = _multipliers(family_sd_scale, "family_sd_scale", "family", family_names)
+    language_scales = _multipliers(language_sd_scale, "language_sd_scale", "language", list(languages_t))
+    kept_seeds = _seeds_per_order(seeds_per_order, orders_t, len(seeds_t))
 
     run_ids = [f"{experiment}-{order}-s{value}" for order in orders_t for value in seeds_t]
     if len(set(run_ids)) != len(run_ids):
         raise DesignError("two runs would share a run_id - use order names and seeds that differ")
 
-    T, O, S, L = len(tasks_t), len(orders_t), len(seeds_t), len(languages_t)
+    T, O, S, L, F = len(tasks_t), len(orders_t), len(seeds_t), len(languages_t), len(family_names)
     # delta per task x order x language, from the resolved (task, order, family) table.
     delta = np.array(
         [[[resolved[(task, order, family_of[code])] for code in languages_t] for order in orders_t] for task in tasks_t],
         dtype=float,
     ).reshape(T, O, L)
     sd_run = np.array([run_sds[order] for order in orders_t], dtype=float)  # (O,)
+    family_index = np.array([family_names.index(family_of[code]) for code in languages_t])  # (L,)
+    k_family = np.array([family_scales[family] for family in family_names], dtype=float)  # (F,)
+    k_language = k_family[family_index]  # (L,): multiplier of v in each language's family
+    sd_run_family = run_family_sd * k_family  # (F,)
+    sd_residual = residual_sd * k_language * np.array([language_scales[code] for code in languages_t])  # (L,)
+    center = float(logit(base)) if scale == "logit" else base
     spread = math.sqrt(1.0 - rho * rho)
+
+    # Run-level draws, shared by every task of a run: outliers (O, S), missing cells (O, S, L).
+    outlier = np.zeros((O, S), dtype=bool)
+    missing = np.zeros((O, S, L), dtype=bool)
+    for j, value in enumerate(seeds_t):
+        if outlier_rate > 0.0:
+            outlier[:, j] = _stream(seed, _RUN_LEVEL, _STREAM_OUTLIER, value).random(O) < outlier_rate
+        if missing_cells > 0.0:
+            missing[:, j, :] = _stream(seed, _RUN_LEVEL, _STREAM_MISSING, value).random((O, L)) < missing_cells
+    shift = outlier_shift * outlier  # (O, S)
 
     a = np.empty((T, L))
     u = np.empty((T, S))
     v = np.empty((T, O, S))
+    w = np.zeros((T, O, S, F))
     e = np.empty((T, O, S, L))
-    p_raw = np.empty((T, O, S, L))
+    eta = np.empty((T, O, S, L))
+    p = np.empty((T, O, S, L))
     hits = np.empty((T, O, S, L), dtype=np.int64)
     correct = np.empty((O, S, T, L, n), dtype=np.int8) if outcomes else None  # row order of predictions
 
@@ -613,10 +908,22 @@ def simulate(
             rng = _stream(seed, t, _STREAM_SEED, value)
             u[t, j] = rng.standard_normal() * seed_sd
             v[t, :, j] = rng.standard_normal(O) * sd_run
-            e[t, :, j, :] = rng.standard_normal((O, L)) * residual_sd
-            cell = base + a[t][None, :] + delta[t] + u[t, j] + v[t, :, j][:, None] + e[t, :, j, :]  # (O, L)
-            p_raw[t, :, j, :] = cell
-            threshold = ndtri(np.clip(cell, clip_low, clip_high))  # (O, L): Phi^-1(p)
+            e[t, :, j, :] = rng.standard_normal((O, L)) * sd_residual
+            if run_family_sd > 0.0:
+                w[t, :, j, :] = _stream(seed, t, _STREAM_RUN_FAMILY, value).standard_normal((O, F)) * sd_run_family
+            if run_tail_df is not None:
+                # z sqrt((df - 2) / G), G ~ chi2(df): Student-t with the same SD, same z.
+                tail = _stream(seed, t, _STREAM_TAIL, value)
+                v[t, :, j] *= np.sqrt((run_tail_df - 2.0) / tail.chisquare(run_tail_df, O))
+                w[t, :, j, :] *= np.sqrt((run_tail_df - 2.0) / tail.chisquare(run_tail_df, (O, F)))
+            # (O, L); with every option off the extra terms are exact zeros and ones.
+            cell = (
+                center + a[t][None, :] + delta[t] + u[t, j] + v[t, :, j][:, None] * k_language[None, :]
+                + w[t, :, j][:, family_index] + e[t, :, j, :] - shift[:, j][:, None]
+            )  # fmt: skip
+            eta[t, :, j, :] = cell
+            p[t, :, j, :] = expit(cell) if scale == "logit" else np.clip(cell, clip_low, clip_high)
+            threshold = ndtri(p[t, :, j, :])  # (O, L): Phi^-1(p)
             latent = rng.standard_normal((O, L, n))
             latent *= spread
             latent += shared[None, :, :]  # (O, L, n) ~ N(0, 1)
@@ -625,15 +932,8 @@ def simulate(
             if correct is not None:
                 correct[:, j, t, :, :] = right
 
-    p = np.clip(p_raw, clip_low, clip_high)
+    p_raw = p if scale == "logit" else eta  # the probability before clipping
     clipped = p != p_raw
-    n_clipped = int(clipped.sum())
-    if n_clipped > 0.01 * clipped.size:
-        warnings.warn(
-            f"{n_clipped} of {clipped.size} cells were clipped to [{clip_low}, {clip_high}]; "
-            "expected_contrasts() accounts for it, but effects are no longer additive there",
-            stacklevel=2,
-        )
 
     # Cells and scores: one row per order x seed x task x language (run-major).
     shape = (O, S, T, L)
@@ -662,6 +962,11 @@ def simulate(
             "p_raw": to_run(p_raw),
             "p": to_run(p),
             "clipped": to_run(clipped),
+            "family_scale": k_language[idx_l],
+            "run_family_effect": w[idx_t, idx_o, idx_s, family_index[idx_l]],
+            "outlier": outlier[idx_o, idx_s],
+            "linear_predictor": to_run(eta),
+            "missing": missing[idx_o, idx_s, idx_l],
         }
     )
     scores = pd.DataFrame(
@@ -679,7 +984,24 @@ def simulate(
             "family": cells["family"],
         }
     )
-    predictions = None if correct is None else _predictions(correct, run_ids_a, tasks_a, languages_a, n)
+    # Unequal seeds drop whole runs (from everything); missing cells drop rows of
+    # scores and predictions only. Without either, nothing is filtered.
+    kept_run = np.array([[j < kept_seeds[order] for j in range(S)] for order in orders_t])  # (O, S)
+    in_cells = kept_run[idx_o, idx_s]
+    observed = in_cells & ~missing[idx_o, idx_s, idx_l]
+    keep_predictions = None if observed.all() else observed
+    if not in_cells.all():
+        cells = cells[in_cells].reset_index(drop=True)
+    n_clipped = int(cells["clipped"].sum())
+    if n_clipped > 0.01 * len(cells):
+        warnings.warn(
+            f"{n_clipped} of {len(cells)} cells were clipped to [{clip_low}, {clip_high}]; "
+            "expected_contrasts() accounts for it, but effects are no longer additive there",
+            stacklevel=2,
+        )
+    if not observed.all():
+        scores = scores[observed].reset_index(drop=True)
+    predictions = None if correct is None else _predictions(correct, run_ids_a, tasks_a, languages_a, n, keep_predictions)
 
     truth = Truth(
         orders=orders_t,
@@ -703,6 +1025,15 @@ def simulate(
         experiment=experiment,
         method=method,
         seed=seed,
+        scale=scale,
+        run_family_sd=run_family_sd,
+        family_sd_scale=family_scales,
+        language_sd_scale=language_scales,
+        run_tail_df=run_tail_df,
+        outlier_rate=outlier_rate,
+        outlier_shift=outlier_shift,
+        seeds_per_order=kept_seeds,
+        missing_cells=missing_cells,
         cells=cells,
         n_clipped=n_clipped,
     )
@@ -715,9 +1046,17 @@ def _stream(seed: int, *key: int) -> np.random.Generator:
 
 
 def _predictions(
-    correct: np.ndarray, run_ids: np.ndarray, tasks: np.ndarray, languages: np.ndarray, n: int
+    correct: np.ndarray,
+    run_ids: np.ndarray,
+    tasks: np.ndarray,
+    languages: np.ndarray,
+    n: int,
+    keep: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Long predictions from ``correct`` (runs, T, L, n), built as Arrow dictionary columns (fast)."""
+    """Long predictions from ``correct`` (runs, T, L, n), built as Arrow dictionary columns (fast).
+
+    ``keep`` (runs * T * L,), run-major like ``correct``: the cells to keep (None: all).
+    """
     R, T, L = run_ids.size, tasks.size, languages.size
     total = correct.size
     width = max(4, len(str(n - 1)))
@@ -739,7 +1078,109 @@ def _predictions(
             "correct": pa.array(correct.reshape(total)),
         }
     )
+    if keep is not None:
+        table = table.filter(pa.array(np.repeat(keep, n)))
     return table.to_pandas()
+
+
+# --- expectations (for Truth.expected_contrasts) ------------------------------------
+
+# Trapezoid nodes for E[expit(c + s Z)]: on Z for s < 1, on the logistic side
+# E[Phi((c - L) / s)] for s >= 1. Both integrands are analytic in a strip and decay
+# fast, so the rule converges geometrically; step 0.5 is accurate to ~1e-15.
+_Z = np.arange(-9.0, 9.0 + 0.25, 0.5)
+_Z_WEIGHTS = np.exp(-0.5 * _Z * _Z) / np.exp(-0.5 * _Z * _Z).sum()
+_L = np.arange(-38.0, 38.0 + 0.25, 0.5)
+_L_WEIGHTS = expit(_L) * expit(-_L) / (expit(_L) * expit(-_L)).sum()
+
+
+def _expit_normal_means(center: float, sd: np.ndarray) -> np.ndarray:
+    """``E[expit(center + sd Z)]``, Z standard normal, for every ``sd`` (shape of ``sd``)."""
+    sd = np.asarray(sd, dtype=float)
+    flat = sd.reshape(-1)
+    out = np.empty(flat.shape)
+    small = flat < 1.0
+    if small.any():
+        out[small] = expit(center + flat[small, None] * _Z[None, :]) @ _Z_WEIGHTS
+    if (~small).any():
+        out[~small] = ndtr((center - _L[None, :]) / flat[~small, None]) @ _L_WEIGHTS
+    return out.reshape(sd.shape)
+
+
+def _clip_correction(mean: float, sd: float | np.ndarray, low: float, high: float) -> float | np.ndarray:
+    """``E[clip(X, low, high)] - mean`` for ``X ~ N(mean, sd^2)`` (scalar ``sd``, or elementwise)."""
+    if np.ndim(sd) == 0:
+        if sd == 0.0:
+            return min(max(mean, low), high) - mean
+        alpha, beta = (low - mean) / sd, (high - mean) / sd
+        density = lambda z: math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)  # noqa: E731
+        return float(
+            (low - mean) * ndtr(alpha) + (high - mean) * ndtr(-beta) + sd * (density(alpha) - density(beta))
+        )
+    sd = np.asarray(sd, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        alpha, beta = (low - mean) / sd, (high - mean) / sd
+        density = lambda z: np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)  # noqa: E731
+        value = (low - mean) * ndtr(alpha) + (high - mean) * ndtr(-beta) + sd * (density(alpha) - density(beta))
+    return np.where(sd == 0.0, min(max(mean, low), high) - mean, value)
+
+
+@functools.lru_cache(maxsize=32)
+def _t_variance_nodes(df: float) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights of ``R = (df - 2) / G``, ``G ~ chi2(df)``: ``E[f(R)] ~ sum w f(R)``.
+
+    A Student-t term rescaled to SD ``s`` is ``N(0, R s^2)`` given R. Tanh-sinh
+    quadrature on the quantile ``U`` of ``G`` copes with the endpoint behaviour
+    (``R -> inf`` as ``U -> 0``); 65 nodes give about 1e-10 for df in (2, 1e4].
+    """
+    step = 0.125
+    k = np.arange(-32, 33) * step
+    a = 0.5 * math.pi * np.sinh(k)
+    weights = step * 0.5 * math.pi * np.cosh(k) / np.cosh(a) ** 2 / 2.0  # dU of U = (1 + tanh a) / 2
+    low, high = expit(2.0 * a), expit(-2.0 * a)  # U and 1 - U, each without cancellation
+    g = np.where(low < 0.5, chi2.ppf(low, df), chi2.isf(high, df))
+    keep = (weights > 1e-18) & (g > 0.0) & np.isfinite(g)
+    return (df - 2.0) / g[keep], weights[keep] / weights[keep].sum()
+
+
+def _variance_nodes(normal: float, tails: tuple[float, ...], df: float | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Quadrature over the variance of ``N(0, normal) + sum sqrt(tail_k) T_k``; None when it is normal."""
+    active = [variance for variance in tails if variance > 0.0]
+    if df is None or not active:
+        return None
+    r, w = _t_variance_nodes(df)
+    if len(active) == 1:
+        return normal + r * active[0], w
+    variances = normal + r[:, None] * active[0] + r[None, :] * active[1]
+    weights = w[:, None] * w[None, :]
+    keep = weights > 1e-16
+    return variances[keep], weights[keep] / weights[keep].sum()
+
+
+def _expected(
+    function: Any,
+    center: float,
+    normal: float,
+    tails: tuple[float, ...],
+    df: float | None,
+    outliers: tuple[tuple[float, float], ...],
+    args: tuple,
+) -> float:
+    """``E[function(center - outlier shift, sd, *args)]`` over the outlier mixture and the t terms' variance.
+
+    ``normal`` is the variance of the normal terms, ``tails`` those of the
+    Student-t terms (``df``; with ``df=None`` they are already in ``normal``).
+    """
+    nodes = _variance_nodes(normal, tails, df)
+    total = 0.0
+    for shift, share in outliers:
+        if nodes is None:
+            value = float(np.asarray(function(center - shift, math.sqrt(normal), *args)).reshape(-1)[0])
+        else:
+            variances, weights = nodes
+            value = float(np.asarray(function(center - shift, np.sqrt(variances), *args)) @ weights)
+        total += share * value
+    return total
 
 
 # --- validation -------------------------------------------------------------------
@@ -815,6 +1256,43 @@ def _run_sds(run_sd: Any, orders: tuple[str, ...]) -> dict[str, float]:
     if missing:
         raise DesignError(f"run_sd gives no SD for orders {missing} - give one SD per order, or one number for all")
     return {order: _real(run_sd[order], f"run_sd['{order}']", low=0.0) for order in orders}
+
+
+def _multipliers(given: Any, what: str, one: str, names: list[str]) -> dict[str, float]:
+    """Resolve an SD multiplier per name (1.0 where not given)."""
+    if given is None:
+        return {name: 1.0 for name in names}
+    if not isinstance(given, Mapping):
+        raise InputError(f"{what} must map a {one} to a multiplier, not {given!r}", fix=f"pass {what}={{'{names[0]}': 2.0}}")
+    unknown = [key for key in given if key not in names]
+    if unknown:
+        raise DesignError(f"{what} names {one} {unknown} that is not in the design ({', '.join(names)}) - check the spelling")
+    return {name: _real(given[name], f"{what}['{name}']", low=0.0) if name in given else 1.0 for name in names}
+
+
+def _seeds_per_order(given: Any, orders: tuple[str, ...], n_seeds: int) -> dict[str, int]:
+    """Resolve the number of seeds every order keeps (all where not given)."""
+    if given is None:
+        return {order: n_seeds for order in orders}
+    if not isinstance(given, Mapping):
+        raise InputError(
+            f"seeds_per_order must map an order to a seed count, not {given!r}", fix="pass seeds_per_order={'nli>qa': 3}"
+        )
+    unknown = [key for key in given if key not in orders]
+    if unknown:
+        raise DesignError(f"seeds_per_order names orders {unknown} that are not in orders {list(orders)} - check the spelling")
+    found = {}
+    for order in orders:
+        count = given.get(order, n_seeds)
+        if isinstance(count, (bool, np.bool_)) or not isinstance(count, numbers.Integral):
+            raise InputError(f"seeds_per_order['{order}'] must be a whole number, not {count!r}", fix="pass seed counts like 3")
+        if not 1 <= count <= n_seeds:
+            raise DesignError(
+                f"seeds_per_order['{order}'] is {count}, but an order keeps between 1 and all {n_seeds} seeds"
+                " - use a count in that range or simulate more seeds"
+            )
+        found[order] = int(count)
+    return found
 
 
 def _families(languages: tuple[str, ...], families: Mapping[str, str] | None) -> dict[str, str]:

@@ -82,6 +82,51 @@ def simulate(
         Optional[str], typer.Option(help="Reference order (default: 'none' if listed, else the first order).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed of the simulation.")] = 0,
+    scale: Annotated[
+        str,
+        typer.Option(
+            help="Scale the terms add up on: probability (clipped) or logit (base is still a probability; "
+            "SDs and effects become log-odds)."
+        ),
+    ] = "probability",
+    run_family_sd: Annotated[
+        float, typer.Option(help="SD of the run x family effect (a run's luck differs between families).")
+    ] = 0.0,
+    family_sd_scale: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--family-sd-scale",
+            help="Multiplier of the run, run x family and run x language SDs in one family: "
+            "--family-sd-scale Uralic=4 (repeatable; default 1).",
+        ),
+    ] = None,
+    language_sd_scale: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--language-sd-scale",
+            help="Multiplier of one language's run x language SD: --language-sd-scale fi=2 (repeatable; default 1).",
+        ),
+    ] = None,
+    run_tail_df: Annotated[
+        Optional[float],
+        typer.Option(help="Degrees of freedom (> 2) of Student-t run and run x family effects (default: normal)."),
+    ] = None,
+    outlier_rate: Annotated[
+        float, typer.Option(help="Probability in [0, 1] that a run is an outlier run (all its cells shifted).")
+    ] = 0.0,
+    outlier_shift: Annotated[
+        float, typer.Option(help="What an outlier run loses in every cell, on the model's scale.")
+    ] = 0.0,
+    seeds_per_order: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--seeds-per-order",
+            help="Keep only an order's first K seeds: --seeds-per-order 'nli>qa=3' (repeatable; default: all).",
+        ),
+    ] = None,
+    missing_cells: Annotated[
+        float, typer.Option(help="Share in [0, 1) of run x language cells dropped at random from the output.")
+    ] = 0.0,
     replace: Annotated[
         bool, typer.Option(help="With --db: overwrite stored runs of the same run_id whose values differ.")
     ] = False,
@@ -90,6 +135,8 @@ def simulate(
     """Simulate stored runs from a known truth (planted order effects, seed and run noise, shared examples).
 
     Writes scores, predictions and truth.json to --out, and/or stores the runs in the warehouse --db with the truth beside it (<db stem>.<experiment>.truth.json). The truth records every parameter and drawn effect, so analyses of these runs can be checked against it.
+
+    Further options add noise that analyses typically do not assume: the logit scale (near-ceiling, skewed scores), run x family effects, per-family and per-language SDs, heavy-tailed run effects, outlier runs, unequal seeds per order and missing cells.
     """
     from seqrob.warehouse.simulate import DEFAULT_LANGUAGES, FORMATS, parse_effect, write
     from seqrob.warehouse.simulate import simulate as simulate_runs
@@ -127,15 +174,28 @@ def simulate(
         method=method,
         seed=seed,
         baseline=baseline,
+        scale=scale,
+        run_family_sd=run_family_sd,
+        family_sd_scale=_assignments(family_sd_scale, "--family-sd-scale", "Uralic=4", float),
+        language_sd_scale=_assignments(language_sd_scale, "--language-sd-scale", "fi=2", float),
+        run_tail_df=run_tail_df,
+        outlier_rate=outlier_rate,
+        outlier_shift=outlier_shift,
+        seeds_per_order=_assignments(seeds_per_order, "--seeds-per-order", "'nli>qa=3'", int),
+        missing_cells=missing_cells,
     )
     truth = sim.truth
-    n_runs = len(truth.orders) * len(truth.seeds)
+    n_runs = sum(truth.seeds_per_order.values())
+    counts = sorted(set(truth.seeds_per_order.values()))
+    per_order = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
     n_predictions = 0 if sim.predictions is None else len(sim.predictions)
+    n_missing = int(truth.cells["missing"].sum())
     console.print(
-        f"simulated {n_runs} runs ({len(truth.orders)} orders x {len(truth.seeds)} seeds), "
+        f"simulated {n_runs} runs ({len(truth.orders)} orders x {per_order} seeds), "
         f"{len(truth.tasks)} task(s), {len(truth.languages)} languages: "
         f"{len(sim.scores):,} score rows, {n_predictions:,} prediction rows; "
-        f"{truth.n_clipped} of {len(truth.cells):,} cells clipped",
+        f"{truth.n_clipped} of {len(truth.cells):,} cells clipped"
+        + (f", {n_missing:,} missing" if n_missing else ""),
         markup=False,
         highlight=False,
     )
@@ -172,6 +232,33 @@ def _families(items: list[str] | None) -> dict[str, str] | None:
         if not eq or not code.strip() or not family.strip():
             raise InputError(f"--family '{text}' is not CODE=FAMILY", fix="write it like --family fi=Uralic")
         found[code.strip()] = family.strip()
+    return found
+
+
+def _assignments(items: list[str] | None, option: str, example: str, kind: type) -> dict | None:
+    """``NAME=NUMBER`` options (``--family-sd-scale Uralic=4``) as a dict; None when not given.
+
+    Names are split at the last ``=`` (order names may hold ``>``); unknown names are
+    left in for simulate() to reject with the names of the design.
+    """
+    if not items:
+        return None
+    found: dict = {}
+    for text in items:
+        name, eq, number = text.rpartition("=")
+        name = name.strip()
+        if not eq or not name:
+            raise InputError(f"{option} '{text}' is not NAME=NUMBER", fix=f"write it like {option} {example}")
+        try:
+            value = kind(number.strip())
+        except ValueError:
+            what = "a whole number" if kind is int else "a number"
+            raise InputError(f"{option} '{text}': '{number.strip()}' is not {what}", fix=f"write it like {option} {example}") from None
+        if kind is float and not math.isfinite(value):
+            raise InputError(f"{option} '{text}' is not a finite number", fix=f"write it like {option} {example}")
+        if name in found:
+            raise InputError(f"{option} gives '{name}' twice", fix="give each name once")
+        found[name] = value
     return found
 
 
