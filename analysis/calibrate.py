@@ -440,7 +440,7 @@ def calibrate(
     --------
     >>> table = calibrate(seeds=(5,), orders=(2,), families=("few",), n_sim=5, fast=True)
     >>> sorted(set(table["measure"]))
-    ['coverage', 'false_claim', 'type_I']
+    ['coverage', 'false_claim', 'family_wise', 'type_I']
     """
     if n_sim is None:
         n_sim = 40 if fast else 200
@@ -537,13 +537,13 @@ def pooled_status(table: pd.DataFrame) -> pd.DataFrame:
 def markdown(table: pd.DataFrame) -> str:
     """The calibration table as Markdown (rates in %, one line per design x test x measure)."""
     lines = [
-        "| seeds | orders | families | test | measure | rate | MC SE | n | target | status |",
-        "| ---: | ---: | --- | --- | --- | ---: | ---: | ---: | --- | --- |",
+        "| seeds | orders | families | noise | test | measure | rate | MC SE | n | target | status |",
+        "| ---: | ---: | --- | --- | --- | --- | ---: | ---: | ---: | --- | --- |",
     ]
     for row in table.itertuples():
         target = "" if np.isnan(row.target_low) else f"{row.target_low:.2f}-{row.target_high:.2f}"
         lines.append(
-            f"| {row.seeds} | {row.orders} | {row.families} | {row.test} | {row.measure} | {row.estimate:.3f} | "
+            f"| {row.seeds} | {row.orders} | {row.families} | {row.noise} | {row.test} | {row.measure} | {row.estimate:.3f} | "
             f"{row.mc_se:.3f} | {row.n_sim} | {target} | {row.status} |"
         )
     return "\n".join(lines)
@@ -559,14 +559,16 @@ def summary_markdown(table: pd.DataFrame) -> str:
     """
     seeds = sorted(table["seeds"].unique())
     lines = [
-        "| test | measure | target | " + " | ".join(f"{s} seeds" for s in seeds) + " |",
-        "| --- | --- | --- | " + " | ".join("---" for _ in seeds) + " |",
+        "| test | measure | noise | target | " + " | ".join(f"{s} seeds" for s in seeds) + " |",
+        "| --- | --- | --- | --- | " + " | ".join("---" for _ in seeds) + " |",
     ]
     order = {"type_I": 0, "coverage": 1, "false_claim": 2}
-    keys = table[["test", "measure"]].drop_duplicates()
-    keys = keys.assign(_m=keys["measure"].map(order).fillna(3)).sort_values(["_m", "test"], kind="stable")
+    keys = table[["test", "measure", "noise"]].drop_duplicates()
+    noise_rank = {name: i for i, name in enumerate(NOISES)}
+    keys = keys.assign(_m=keys["measure"].map(order).fillna(3), _n=keys["noise"].map(noise_rank).fillna(9))
+    keys = keys.sort_values(["_m", "test", "_n"], kind="stable")
     for row in keys.itertuples():
-        part = table[(table["test"] == row.test) & (table["measure"] == row.measure)]
+        part = table[(table["test"] == row.test) & (table["measure"] == row.measure) & (table["noise"] == row.noise)]
         low, high = part["target_low"].iloc[0], part["target_high"].iloc[0]
         target = "" if np.isnan(low) else f"{low:.2f}-{high:.2f}"
         cells = []
@@ -579,7 +581,7 @@ def summary_markdown(table: pd.DataFrame) -> str:
             rate = f"{a:.3f}" if a == b else f"{here['estimate'].mean():.3f} ({a:.3f}-{b:.3f})"
             statuses = here["status"].str.replace("met within MC error", "met", regex=False).unique()
             cells.append(rate + (f" ({', '.join(sorted(statuses))})" if list(statuses) != ["met"] else ""))
-        lines.append(f"| {row.test} | {row.measure} | {target} | " + " | ".join(cells) + " |")
+        lines.append(f"| {row.test} | {row.measure} | {row.noise} | {target} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -1,4 +1,8 @@
-"""How many seeds does an order comparison need? Power of the mixed model's order contrast.
+"""How many seeds does an order comparison need?
+
+:func:`family_power` sizes the verdicts' tests from each family's own seed-to-seed noise
+(the t over seeds of the contrasts, and the test of spread). The rest is the power of the
+mixed model's order contrast:
 
 From variance components (a :class:`~seqrob.analysis.mixed.MixedFit`'s, or planned
 ones), the power of the within-family contrast of two orders that
@@ -18,7 +22,7 @@ from scipy import stats
 
 from seqrob.warehouse.errors import DesignError, InputError
 
-__all__ = ["contrast_power", "power_curve", "seeds_for_power"]
+__all__ = ["contrast_power", "family_power", "power_curve", "seeds_for_power", "seeds_for_sd_ratio", "seeds_for_t"]
 
 
 def contrast_power(
@@ -276,3 +280,134 @@ def _power(effect: float, se: float, df: float, alpha: float) -> float:
     critical = stats.t.ppf(1 - alpha / 2, df)
     ncp = effect / se
     return float(stats.nct.sf(critical, df, ncp) + stats.nct.cdf(-critical, df, ncp))
+
+
+# --- power of the verdict tests, from each family's own noise ------------------------------
+
+MAX_SEEDS = 100_000
+
+
+def seeds_for_t(sd: float, effect: float, *, alpha: float = 0.05, power: float = 0.80, paired: bool = True) -> int | None:
+    """Seeds per order for the contrast's t over seeds to reach ``power`` against ``effect``.
+
+    ``sd`` is the SD of the per-seed differences (paired) or of one order's seed-level
+    scores (unpaired, Welch with equal SDs and seeds); two-sided at ``alpha``; noncentral t
+    (statsmodels' ``TTestPower`` / ``TTestIndPower``). None when ``sd`` is not positive and
+    finite or more than 100,000 seeds would be needed.
+
+    Examples
+    --------
+    >>> seeds_for_t(0.02, 0.02, alpha=0.05)
+    10
+    """
+    from statsmodels.stats.power import TTestIndPower, TTestPower
+
+    if not (np.isfinite(sd) and sd > 0) or effect == 0:
+        return None
+    size = abs(effect) / sd
+    solver = TTestPower() if paired else TTestIndPower()
+    for n in range(3, MAX_SEEDS):
+        reached = solver.power(effect_size=size, nobs=n, alpha=alpha) if paired else solver.power(
+            effect_size=size, nobs1=n, ratio=1.0, alpha=alpha)  # fmt: skip
+        if reached >= power:
+            return n
+        if n > 50:  # past 50, step by the normal approximation, then check
+            z = stats.norm.isf(alpha / 2) + stats.norm.ppf(power)
+            guess = int(math.ceil((z / size) ** 2 * (1 if paired else 2))) + 2
+            if guess > MAX_SEEDS:
+                return None
+            return max(guess, n + 1)
+    return None
+
+
+def seeds_for_sd_ratio(ratio: float, *, alpha: float = 0.05, power: float = 0.80) -> int | None:
+    """Seeds per order for a test of equal spread to detect an SD ratio of ``ratio`` (approximate).
+
+    The two-sided F test of two independent normal variances on n - 1 and n - 1 df: a
+    scale-free guide to the permutation test's power (it is a little less powerful with
+    outlier-robust deviations, more with seeds that pair the orders).
+
+    Examples
+    --------
+    >>> seeds_for_sd_ratio(2.0)
+    19
+    """
+    if not (np.isfinite(ratio) and ratio > 0) or ratio == 1:
+        return None
+    lam = max(ratio, 1 / ratio) ** 2
+    for n in range(3, 2000):
+        df = n - 1
+        upper, lower = stats.f.isf(alpha / 2, df, df), stats.f.ppf(alpha / 2, df, df)
+        reached = stats.f.sf(upper / lam, df, df) + stats.f.cdf(lower / lam, df, df)
+        if reached >= power:
+            return n
+    return None
+
+
+def family_power(
+    scores: pd.DataFrame,
+    *,
+    orders: list[str],
+    effect: float,
+    alpha: float = 0.05,
+    power: float = 0.80,
+    sd_ratio: float = 2.0,
+    tests_corrected: int = 1,
+    variance_tests_corrected: int = 1,
+) -> pd.DataFrame:
+    """Seeds per order each family needs, from that family's own seed-to-seed noise.
+
+    Parameters
+    ----------
+    scores
+        Long scores of one task x metric (``order, seed, language, family, score``).
+    orders
+        The orders compared.
+    effect
+        The order difference (scores' units) to detect.
+    alpha, power
+        Level and target power. The level used is ``alpha / tests_corrected``: the
+        smallest p under Holm must pass it.
+    sd_ratio
+        The SD ratio the variance test should detect.
+    tests_corrected, variance_tests_corrected
+        Sizes of the contrast and variance Holm families.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Per family: ``family, languages, effect, power, level, sd_difference`` (the RMS
+        over order pairs of the SD of per-seed differences of family means; unpaired: of
+        the seed-level scores), ``seeds_needed``, ``sd_ratio``, ``variance_level``,
+        ``seeds_needed_variance``, ``seeds_now``.
+    """
+    level = alpha / max(1, tests_corrected)
+    variance_level = alpha / max(1, variance_tests_corrected)
+    runs = scores.groupby(["family", "order", "seed"], as_index=False)["score"].mean()
+    seeds_now = int(scores.groupby("order")["seed"].nunique().min())
+    common = set.intersection(*(set(scores.loc[scores["order"] == o, "seed"]) for o in orders)) if orders else set()
+    paired = len(common) >= 2
+    rows = []
+    for family, part in runs.groupby("family", sort=True):
+        table = part.pivot(index="seed", columns="order", values="score")
+        variances = []
+        for i, a in enumerate(orders):
+            for b in orders[i + 1 :]:
+                if a not in table or b not in table:
+                    continue
+                if paired:
+                    d = (table[a] - table[b]).dropna()
+                    if len(d) >= 2:
+                        variances.append(float(d.var(ddof=1)))
+                else:
+                    x, y = table[a].dropna(), table[b].dropna()
+                    if len(x) >= 2 and len(y) >= 2:
+                        variances.append((float(x.var(ddof=1)) + float(y.var(ddof=1))) / 2)
+        sd = math.sqrt(float(np.mean(variances))) if variances else math.nan
+        rows.append({"family": family, "languages": int(scores.loc[scores["family"] == family, "language"].nunique()),
+                     "effect": effect, "power": power, "level": level, "sd_difference": sd,
+                     "seeds_needed": seeds_for_t(sd, effect, alpha=level, power=power, paired=paired),
+                     "sd_ratio": sd_ratio, "variance_level": variance_level,
+                     "seeds_needed_variance": seeds_for_sd_ratio(sd_ratio, alpha=variance_level, power=power),
+                     "seeds_now": seeds_now})  # fmt: skip
+    return pd.DataFrame(rows)

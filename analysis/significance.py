@@ -341,7 +341,12 @@ def _analyze_group(data, predictions, *, label, baseline, alpha, correction, n_b
 
     results = result_frame(pd.concat(frames, ignore_index=True))
     results = _adjust(results, correction=correction, label=label)
-    power_table = _power(fit, data, effect=effect, alpha=alpha, label=label) if fit is not None else pd.DataFrame()
+    power_table = pd.DataFrame()
+    if len(orders) >= 2 and min_seeds >= 2:
+        m = int(((results["test"] == "contrast") & results["p_value"].notna()).sum())
+        m_var = int(((results["test"] == "variance") & results["p_value"].notna()).sum())
+        power_table = power.family_power(data, orders=orders, effect=effect, alpha=alpha, tests_corrected=m,
+                                         variance_tests_corrected=m_var).assign(label=label)  # fmt: skip
     verdicts = _verdicts(results, design, label=label, alpha=alpha, correction=correction, power_table=power_table,
                          effect=effect)  # fmt: skip
     return {
@@ -617,25 +622,6 @@ def _adjust(results: pd.DataFrame, *, correction: str, label: str) -> pd.DataFra
     return results
 
 
-def _power(fit, data: pd.DataFrame, *, effect: float, alpha: float, label: str) -> pd.DataFrame:
-    rows = []
-    n_orders = data["order"].nunique()
-    n_total = data["language"].nunique()
-    n_families = data["family"].nunique()
-    for family, group in data.groupby("family"):
-        n_languages = group["language"].nunique()
-        try:
-            needed = power.seeds_for_power(fit, effect, n_languages=n_languages, alpha=alpha, n_orders=n_orders,
-                                           n_languages_total=n_total, n_families=n_families)  # fmt: skip
-        except Exception as error:  # a degenerate fit: say so, do not fail the analysis
-            needed, why = None, str(error)
-        else:
-            why = ""
-        rows.append({"label": label, "family": family, "effect": effect, "languages": n_languages,
-                     "seeds_needed": needed, "note": why})  # fmt: skip
-    return pd.DataFrame(rows)
-
-
 def _points(value: float, metric: str) -> str:
     from seqrob.warehouse.ingest import is_bounded_metric
 
@@ -731,35 +717,36 @@ def power_table(
     baseline: str = "none",
     alpha: float = 0.05,
     power: float = 0.80,
+    sd_ratio: float = 2.0,
 ) -> pd.DataFrame:
-    """Seeds per order needed for ``power`` to detect an order difference of ``effect``, per family.
+    """Seeds per order each family needs for ``power`` against an order difference of ``effect``.
 
-    From the variance components of the mixed model fitted to the stored runs (run and
-    residual variance; seed and language effects cancel in a paired design).
+    From each family's own seed-to-seed SD of the differences (the verdicts' t over seeds),
+    at the level Holm asks of the smallest p over the task x metric's contrasts; and for
+    the variance test, to detect an SD ratio of ``sd_ratio``
+    (:func:`seqrob.analysis.power.family_power`).
 
     Returns
     -------
     pandas.DataFrame
-        ``task, metric, family, languages, effect, power, seeds_needed, seeds_now``.
+        ``task, metric`` and :func:`~seqrob.analysis.power.family_power`'s columns.
     """
     from seqrob.analysis import power as power_module
 
     scores, _ = _load(warehouse, task=task, metric=metric, experiment=experiment, method=None)
-    rows = []
+    frames = []
     for (method, task_name, metric_name), data in scores.groupby(["method", "task", "metric"]):
         min_seeds = int(data.groupby("order")["seed"].nunique().min())
-        if data["order"].nunique() < 2 or min_seeds < 2:
+        orders = _order_list(data, baseline)
+        if len(orders) < 2 or min_seeds < 2:
             raise DesignError(
-                f"{task_name} {metric_name}: needs 2+ orders with 2+ seeds each to estimate the run variance"
+                f"{task_name} {metric_name}: needs 2+ orders with 2+ seeds each to estimate the seed-to-seed noise"
             )
-        fit, _ = _quiet(mixed.fit_mixed, data, baseline=baseline, alpha=alpha)
-        for family, group in data.groupby("family"):
-            needed = power_module.seeds_for_power(
-                fit, effect, n_languages=group["language"].nunique(), alpha=alpha, power=power,
-                n_orders=data["order"].nunique(), n_languages_total=data["language"].nunique(),
-                n_families=data["family"].nunique(),
-            )  # fmt: skip
-            rows.append({"task": task_name, "metric": metric_name, "family": family,
-                         "languages": group["language"].nunique(), "effect": effect, "power": power,
-                         "seeds_needed": needed, "seeds_now": min_seeds})  # fmt: skip
-    return pd.DataFrame(rows)
+        k, n_families = len(orders), data["family"].nunique()
+        pairs = k * (k - 1) // 2
+        table = power_module.family_power(data, orders=orders, effect=effect, alpha=alpha, power=power,
+                                          sd_ratio=sd_ratio, tests_corrected=pairs * n_families,
+                                          variance_tests_corrected=(pairs + (k > 2)) * n_families)  # fmt: skip
+        frames.append(table.assign(task=task_name, metric=metric_name))
+    out = pd.concat(frames, ignore_index=True)
+    return out[["task", "metric"] + [c for c in out.columns if c not in ("task", "metric")]]

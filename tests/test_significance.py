@@ -60,15 +60,16 @@ def test_result_vocabulary_multiplicity_and_storage(tmp_path):
     outcome = analyze(wh, n_boot=500, correction="bh")
     results = outcome.results
     assert list(results.columns) == list(COLUMNS)
-    assert {"lrt_order", "lrt_order_family", "contrast", "variance", "aso"} <= set(results["test"])
+    assert {"order_anova", "order_family_anova", "lrt_order", "lrt_order_family", "contrast", "variance",
+            "pitman_morgan", "aso"} <= set(results["test"])
     contrasts = results[results["test"] == "contrast"]
     # every contrast is adjusted, and the method says over which family of tests
     assert contrasts["p_adjusted"].notna().all()
     assert contrasts["method"].str.contains("p_adjusted: bh over 12 contrast tests of target accuracy").all()
     assert (contrasts["p_adjusted"] >= contrasts["p_value"] - 1e-12).all()
-    # 4 seeds: intervals over seeds come from exact sign-flip and t procedures, and the verdict says so
-    assert {"signflip_contrast", "seed_t_contrast"} <= set(results["test"])
-    assert any("sign-flip" in v for v in outcome.verdicts)
+    # 4 seeds: the exact sign-flip test is shown beside the t, and the verdict says the design is small
+    assert "signflip_contrast" in set(results["test"])
+    assert any("4 seeds per order" in v for v in outcome.verdicts)
     stored = wh.con.execute("SELECT count(*) FROM analysis_results WHERE analysis_id = ?", [outcome.analysis_id])
     assert stored.fetchall()[0][0] == len(results)
     path = outcome.to_json(tmp_path / "a.json")
@@ -126,25 +127,49 @@ def test_cli_prints_the_verdict_first_and_writes_json(tmp_path, capsys):
     assert "seeds per order for 80% power to detect 0.02" in capsys.readouterr().out
 
 
-def test_few_seeds_make_the_seed_level_t_the_contrast():
-    # With <= 5 seeds the mixed model's Satterthwaite t is liberal (8.5% type-I error at 3
-    # seeds and 2 orders, seqrob analyze calibrate): the contrast rows are the exact paired
-    # t over seeds, the mixed-model rows stay as mixed_contrast without p-values, and the
-    # bootstrap rows are descriptions without p-values.
-    wh, _ = _warehouse(seeds=4, outcomes=False, seed=5)
+@pytest.mark.parametrize("seeds", [4, 8])
+def test_the_contrast_is_the_paired_t_over_seeds_of_each_familys_means(seeds):
+    # The verdicts' contrast tests each family on its own seed-to-seed noise: scipy's
+    # paired t on the per-seed differences of the family means, at any number of seeds.
+    # The mixed model's contrasts stay, as mixed_contrast, without p-values.
+    from scipy import stats
+
+    wh, sim = _warehouse(seeds=seeds, outcomes=False, seed=5)
     results = analyze(wh, n_boot=500, store=False).results
     contrasts = results[results["test"] == "contrast"].set_index(["family", "term"])
-    seed_t = results[(results["test"] == "seed_t_contrast") & results["family"].notna()].set_index(["family", "term"])
-    assert len(contrasts) == 12 and sorted(contrasts.index) == sorted(seed_t.index)
-    columns = ["estimate", "ci_low", "ci_high", "statistic", "df", "p_value"]
-    np.testing.assert_allclose(contrasts.loc[seed_t.index, columns].to_numpy(float), seed_t[columns].to_numpy(float))
-    assert (contrasts["df"] == 3).all() and contrasts["method"].str.startswith("primary with 4 seeds").all()
+    assert len(contrasts) == 12 and (contrasts["df"] == seeds - 1).all()
+    means = sim.scores.groupby(["family", "order", "seed"])["score"].mean()
+    for (family, term), row in contrasts.iterrows():
+        first, second = term.split(" vs ")
+        a, b = means.loc[(family, first)], means.loc[(family, second)]
+        reference = stats.ttest_rel(a, b)
+        assert row["p_value"] == pytest.approx(reference.pvalue, rel=1e-9)
+        assert row["estimate"] == pytest.approx(float((a - b).mean()), abs=1e-12)
+        low, high = reference.confidence_interval(0.95)
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high), rel=1e-9)
     mixed_rows = results[results["test"] == "mixed_contrast"]
     assert len(mixed_rows) == 12 and mixed_rows["p_value"].isna().all() and mixed_rows["ci_low"].notna().all()
     boot = results[results["test"] == "bootstrap_contrast"]
-    assert boot["p_value"].isna().all() and boot["method"].str.contains("descriptive").all()
-    order = results[results["test"] == "lrt_order"].iloc[0]
-    assert "exact F on run means" in order["method"] and order["df"] == 8  # 2 order + 2 x 3 order:family
+    if seeds <= 5:
+        assert boot["p_value"].isna().all() and boot["method"].str.contains("descriptive").all()
+
+
+def test_unshared_seeds_make_the_contrast_welchs_t():
+    from scipy import stats
+
+    sim = simulate(seeds=12, languages=("fi", "et", "ta"), families=FAMILIES, n_examples=100, outcomes=False,
+                   orders=("none", "nli>qa"), seed=4)  # fmt: skip
+    scores = sim.scores.copy()
+    scores.loc[scores["order"] == "nli>qa", "seed"] += 100  # the orders were run with different seeds
+    wh = Warehouse(":memory:")
+    wh.ingest_frames(scores=scores)
+    results = analyze(wh, n_boot=500, store=False).results
+    row = results[(results["test"] == "contrast") & (results["family"] == "Uralic")].iloc[0]
+    means = scores[scores["family"] == "Uralic"].groupby(["order", "seed"])["score"].mean()
+    reference = stats.ttest_ind(means.loc["nli>qa"], means.loc["none"], equal_var=False)
+    assert row["p_value"] == pytest.approx(reference.pvalue, rel=1e-9) and "Welch" in row["method"]
+    anova = results[results["test"] == "order_anova"].iloc[0]
+    assert "heteroscedastic" in anova["method"] and anova["n"] == 24
 
 
 def test_more_seeds_expand_the_bootstrap_interval():

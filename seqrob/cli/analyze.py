@@ -24,7 +24,7 @@ ExperimentOption = Annotated[
 BaselineOption = Annotated[str, typer.Option(help="Reference order of the contrasts.")]
 
 # How the console shows each kind of row (the analysis itself never rounds).
-_SHOWN = ("lrt_order", "lrt_order_family", "contrast", "variance", "signflip_contrast", "seed_t_contrast")
+_SHOWN = ("order_anova", "order_family_anova", "contrast", "variance")
 
 
 def register(app: typer.Typer) -> None:
@@ -113,6 +113,7 @@ def power_command(
     baseline: BaselineOption = "none",
     alpha: Annotated[float, typer.Option(help="Two-sided level of the test.")] = 0.05,
     target: Annotated[float, typer.Option("--power", help="Target power.")] = 0.80,
+    sd_ratio: Annotated[float, typer.Option(help="SD ratio the variance test should detect.")] = 2.0,
     wait: WaitOption = 10.0,
 ) -> None:
     """Seeds per order needed to detect an order effect, from the fitted variance components."""
@@ -121,7 +122,7 @@ def power_command(
 
     with Warehouse(db, read_only=True, wait=wait) as wh:
         table = power_table(wh, effect=effect, task=task, metric=metric, experiment=experiment,
-                            baseline=baseline, alpha=alpha, power=target)  # fmt: skip
+                            baseline=baseline, alpha=alpha, power=target, sd_ratio=sd_ratio)  # fmt: skip
     console.print(frame_table(table, f"seeds per order for {target:.0%} power to detect {effect:g}"))
 
 

@@ -179,7 +179,7 @@ class Findings:
 
 
 def primary_variance(results: pd.DataFrame) -> pd.DataFrame:
-    """The variance rows the summary reads: the paired (Pitman-Morgan) tests, exact with shared seeds."""
+    """The variance rows the summary reads: the permutation tests of spread (valid with outlier runs and skew)."""
     return results[results["test"] == "variance"]
 
 
@@ -209,7 +209,7 @@ def findings(group, *, alpha: float, correction: str, effect: float, prefix: boo
         elif len(group.orders) < 2:
             out.cannot_tell.append(f"{lead}One order only ({group.orders[0]}): there is nothing to compare.")
         else:
-            out.cannot_tell.append(f"{lead}The mixed model could not be fitted; see the warnings in Section 2.")
+            out.cannot_tell.append(f"{lead}No contrast could be tested; see the warnings in Section 2.")
         return out
 
     significant = contrasts[contrasts["p_adjusted"] < alpha].sort_values("p_adjusted")
@@ -220,9 +220,9 @@ def findings(group, *, alpha: float, correction: str, effect: float, prefix: boo
             f"{lead}In **{row.family}**, *{first}* scores {scale.value(abs(row.estimate))} {scale.unit} {direction} than "
             f"*{second}* (95% CI {interval(row.ci_low, row.ci_high, scale)}; {name}-adjusted p {p_text(row.p_adjusted, equals=True)})."
         )
-    tests = {r.test: r for r in results[results["test"].isin(["lrt_order", "lrt_order_family"])].itertuples()}
-    if "lrt_order_family" in tests:
-        row = tests["lrt_order_family"]
+    tests = {r.test: r for r in results[results["test"].isin(["order_anova", "order_family_anova"])].itertuples()}
+    if "order_family_anova" in tests and np.isfinite(tests["order_family_anova"].p_adjusted):
+        row = tests["order_family_anova"]
         where = out.accuracy if row.p_adjusted < alpha else out.no_evidence
         verb = "differs" if row.p_adjusted < alpha else "does not detectably differ"
         where.append(f"{lead}Across families, the effect of order {verb} between families "
@@ -253,14 +253,14 @@ def findings(group, *, alpha: float, correction: str, effect: float, prefix: boo
             same = pairwise["family"].isna() if family is None else pairwise["family"] == family
             if same.any():  # the pairwise ratios below say more than the omnibus test
                 continue
-            out.variance.append(f"{lead}Across-seed spread differs between orders {where} (paired Pitman-Morgan test, adjusted "
+            out.variance.append(f"{lead}Across-seed spread differs between orders {where} (permutation test of spread, adjusted "
                                 f"p {p_text(row.p_adjusted, equals=True)}; largest/smallest SD = {number(row.estimate, 2)}).")  # fmt: skip
         else:
             first, second = split_term(row.term)
             out.variance.append(
                 f"{lead}{where[0].upper() + where[1:]}, the across-seed SD under *{first}* is {number(row.estimate, 2)} "
                 f"times that under *{second}* (95% CI {number(row.ci_low, 2)} to {number(row.ci_high, 2)}; "
-                f"paired Pitman-Morgan test, adjusted p {p_text(row.p_adjusted, equals=True)})."
+                f"permutation test of spread, adjusted p {p_text(row.p_adjusted, equals=True)})."
             )
     if spread.empty and len(variance_rows):
         out.no_evidence.append(f"{lead}No evidence that order changes across-seed variance "
