@@ -487,9 +487,12 @@ def _group_rows(group, centers, intervals, confidence, n_permutations, rng, inve
         # With two orders, orient the test over all orders as the pair's (later order first).
         together = usable[::-1] if len(usable) == 2 else usable
         what = f"over {len(usable)} orders"
-        rows.append({**base, "family": fam, "term": "order", "estimate": ratio,
-                     **_permutation_row(group, together, level[:, f], what=what, confidence=None,
-                                        n_permutations=n_permutations, rng=rng)})  # fmt: skip
+        # With two orders the test over all orders is the pair's test (same relabellings).
+        shared = int(rng.integers(2**63)) if len(usable) == 2 else None
+        overall = _permutation_row(group, usable if shared is not None else together, level[:, f], what=what,
+                                   confidence=None, n_permutations=n_permutations,
+                                   rng=rng if shared is None else np.random.default_rng(shared))  # fmt: skip
+        rows.append({**base, "family": fam, "term": "order", "estimate": ratio, **overall})
         rows.append({**base, "family": fam, "term": "order", "estimate": ratio,
                      **_paired_row(group, together, level[:, f], what=what)[0]})  # fmt: skip
         for pair in _pairs(O):
@@ -497,10 +500,12 @@ def _group_rows(group, centers, intervals, confidence, n_permutations, rng, inve
                 continue
             term = _term(group.orders, pair)
             estimate = _ratio(sd[pair[0]], sd[pair[1]])
+            # With two orders, replay the test over all orders' relabellings: one test, one p.
+            pair_rng = rng if shared is None else np.random.default_rng(shared)
             rows.append({**base, "family": fam, "term": term, "estimate": estimate,
                          **_permutation_row(group, list(pair), level[:, f], what="of the pair",
                                             confidence=confidence if invert else None,
-                                            n_permutations=n_permutations, rng=rng)})  # fmt: skip
+                                            n_permutations=n_permutations, rng=pair_rng)})  # fmt: skip
             row, matrix = _paired_row(group, list(pair), level[:, f], what="of the pair")
             low, high = sd_ratio_interval(*matrix, confidence) if matrix.shape[1] >= 3 else (np.nan, np.nan)
             row["method"] += (f"; estimate: SD ratio (all seeds of each order); {confidence * 100:g}% CI: exact under "

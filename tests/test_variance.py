@@ -16,7 +16,12 @@ from scipy import optimize, stats
 
 from seqrob.analysis.bootstrap import paired_bootstrap
 from seqrob.analysis.results import COLUMNS
-from seqrob.analysis.variance import paired_variance_test, sd_ratio_interval, variance_tests
+from seqrob.analysis.variance import (
+    paired_variance_test,
+    permutation_variance_test,
+    sd_ratio_interval,
+    variance_tests,
+)
 from seqrob.warehouse.errors import InputError
 from seqrob.warehouse.simulate import simulate
 
@@ -81,14 +86,14 @@ def test_pairwise_rows_give_sd_ratio_with_bootstrap_ci_and_pitman_morgan(sim, ta
     level = seed_level(sim.scores, "Uralic")
     a = level.loc[level["order"] == "nli>qa"].sort_values("seed")["score"].to_numpy()
     b = level.loc[level["order"] == "none"].sort_values("seed")["score"].to_numpy()
-    rows = table[(table["test"] == "variance") & (table["term"] == "nli>qa vs none") & (table["family"] == "Uralic")]
+    rows = table[(table["test"] == "pitman_morgan") & (table["term"] == "nli>qa vs none") & (table["family"] == "Uralic")]
     assert len(rows) == 1
     row = rows.iloc[0]
     assert row["estimate"] == pytest.approx(np.std(a, ddof=1) / np.std(b, ddof=1), rel=1e-12)
     t, p = pitman_morgan(a, b)
     assert row["statistic"] == pytest.approx(t, rel=1e-9)
     assert row["p_value"] == pytest.approx(p, rel=1e-9)
-    assert row["df"] == 6 and row["n"] == 8 and "Pitman-Morgan" in row["method"]
+    assert row["df"] == 6 and row["n"] == 8 and "Pitman-Morgan" in row["method"] and "reference" in row["method"]
     # The CI: the SD ratios Pitman-Morgan does not reject at 5%, found here by root finding.
     def p_minus_alpha(c):
         return pitman_morgan(a, c * b)[1] - 0.05
@@ -183,10 +188,10 @@ def test_no_bootstrap_few_seeds_missing_seeds_and_bad_options():
     # An order missing a seed: the paired test uses the seeds run with every order.
     scores = sim.scores[~((sim.scores["order"] == "nli>qa") & (sim.scores["seed"] == sim.scores["seed"].max()))]
     table = quiet(variance_tests, scores, n_boot=0, center=())
-    assert set(table["test"]) == {"sd", "variance"}
+    assert set(table["test"]) == {"sd", "variance", "pitman_morgan"}
     pair = table[(table["test"] == "variance") & (table["term"] == "nli>qa vs none") & table["family"].notna()].iloc[0]
-    assert pair["n"] == 3 and np.isfinite(pair["p_value"])
-    overall = table[(table["test"] == "variance") & (table["term"] == "order") & table["family"].notna()].iloc[0]
+    assert pair["n"] == 3 and np.isfinite(pair["p_value"]) and "smallest p this design can give is 0.25" in pair["method"]
+    overall = table[(table["test"] == "pitman_morgan") & (table["term"] == "order") & table["family"].notna()].iloc[0]
     assert np.isnan(overall["p_value"]) and "needs 4+ seeds" in overall["method"]
     with pytest.raises(InputError, match="center"):
         variance_tests(sim.scores, center="trimmed")
@@ -199,7 +204,7 @@ def _rejections(run_sd, seeds: int, tasks: int, seed_sd: float) -> float:
         run_sd=run_sd, seed_sd=seed_sd, residual_sd=0.002, base=0.5, n_examples=400, seed=seeds,
     )  # fmt: skip
     table = quiet(variance_tests, sim.scores, n_boot=0, center=(), overall=False)
-    p = table.loc[(table["test"] == "variance") & (table["term"] == "order"), "p_value"]
+    p = table.loc[(table["test"] == "pitman_morgan") & (table["term"] == "order"), "p_value"]
     return float((p <= 0.05).mean())
 
 
@@ -210,3 +215,71 @@ def test_paired_variance_test_calibration_with_run_level_noise():
     # Run SD four times larger under one order (seed-level SDs about 0.027 and 0.082 once
     # the examples' binomial noise is added): with 10 seeds the test sees it most of the time.
     assert _rejections({"none": 0.02, "nli>qa": 0.08}, 10, 120, seed_sd=0.02) > 0.6
+
+
+# --- the permutation test of spread (the verdicts' variance test) ---------------------------
+
+
+def _spread_statistic(rows: np.ndarray) -> float:
+    deviations = np.abs(rows - np.median(rows, axis=1, keepdims=True)).mean(axis=1)
+    return float(np.log(deviations.max() / deviations.min()))
+
+
+def test_permutation_row_equals_a_brute_force_enumeration(sim, table):
+    # Independent reference: every one of the 2^8 within-seed swaps, in a plain loop.
+    import itertools
+
+    level = seed_level(sim.scores, "Uralic")
+    a = level.loc[level["order"] == "nli>qa"].sort_values("seed")["score"].to_numpy()
+    b = level.loc[level["order"] == "none"].sort_values("seed")["score"].to_numpy()
+    observed = _spread_statistic(np.vstack([a, b]))
+    hits = 0
+    for swap in itertools.product([False, True], repeat=len(a)):
+        swap = np.array(swap)
+        x, y = np.where(swap, b, a), np.where(swap, a, b)
+        hits += _spread_statistic(np.vstack([x, y])) >= observed - 1e-12
+    row = table[(table["test"] == "variance") & (table["term"] == "nli>qa vs none") & (table["family"] == "Uralic")]
+    row = row.iloc[0]
+    assert row["statistic"] == pytest.approx(observed, rel=1e-12)
+    assert row["p_value"] == pytest.approx(hits / 2 ** len(a), rel=1e-12)
+    assert row["estimate"] == pytest.approx(np.std(a, ddof=1) / np.std(b, ddof=1), rel=1e-12)
+    assert row["ci_low"] < row["estimate"] < row["ci_high"] and "permutation" in row["method"]
+
+
+def test_permutation_test_is_valid_with_outliers_skew_and_a_seed_effect():
+    # Known truth: exchangeable orders within a seed, heavy tails, 5% outlier runs, a large
+    # shared seed effect and skew: the exact test's rejection rate is at most alpha, where
+    # Pitman-Morgan (normal theory) is far off.
+    rng = np.random.default_rng(5)
+    n_sets, n = 400, 10
+    seed = 5 * rng.normal(size=(n_sets, 1, n))
+    runs = np.exp(rng.standard_t(3, size=(n_sets, 2, n)) * 0.5)
+    runs[rng.random((n_sets, 2, n)) < 0.05] -= 6
+    data = seed + runs
+    p = np.array([permutation_variance_test(d, paired=True)["p_value"] for d in data])
+    pm = np.array([paired_variance_test(d)["p_value"] for d in data])
+    band = 3 * np.sqrt(0.05 * 0.95 / n_sets)
+    assert np.mean(p < 0.05) <= 0.05 + band
+    assert np.mean(pm < 0.05) > 0.05 + band
+    # Invariant to location and scale; and it finds a 4x SD ratio in 12 seeds.
+    d = data[0]
+    assert permutation_variance_test(3.0 * d + 7.0, paired=True)["p_value"] == pytest.approx(
+        permutation_variance_test(d, paired=True)["p_value"], rel=1e-12)  # fmt: skip
+    found = [permutation_variance_test(np.vstack([rng.normal(size=12) * 4, rng.normal(size=12)]), paired=True)
+             ["p_value"] < 0.05 for _ in range(40)]  # fmt: skip
+    assert np.mean(found) > 0.6
+
+
+def test_unpaired_permutation_test_holds_its_level_and_inverts_into_a_ci():
+    rng = np.random.default_rng(8)
+    p, covered = [], []
+    for i in range(200):
+        xs = [rng.normal(size=9) * 2 + 1, rng.normal(size=11) * 2]
+        result = permutation_variance_test(xs, paired=False, n_resamples=499, seed=i)
+        p.append(result["p_value"])
+        low, high = result["interval"](0.95)
+        covered.append(low <= 1.0 <= high)
+        assert (low <= 1.0 <= high) == (result["p_value"] > 0.05)
+    assert np.mean(np.array(p) < 0.05) <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 200)
+    assert np.mean(covered) >= 0.95 - 3 * np.sqrt(0.05 * 0.95 / 200)
+    assert permutation_variance_test([np.ones(2), np.ones(5)], paired=False) is None
