@@ -26,7 +26,6 @@ rows are correlated, so the Monte Carlo SE is computed from the per-data-set rat
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -798,7 +797,7 @@ def calibrate_warehouse(
     interval, ``n`` the relabellings).
     """
     from seqrob import __version__
-    from seqrob.analysis.results import result_frame
+    from seqrob.analysis.results import records, result_frame
     from seqrob.analysis.significance import _load
     from seqrob.warehouse.analyses import store_analysis
 
@@ -814,10 +813,10 @@ def calibrate_warehouse(
         for r in table.itertuples()
     )  # fmt: skip
     parameters = {"experiment": experiment, "n": n, "alpha": alpha, "seed": seed}
-    records = json.loads(table.to_json(orient="records", double_precision=15))
+    rows = records(table)
     with warehouse.transaction() as con:
         analysis_id = store_analysis(con, kind=DATA_KIND, parameters=parameters, results=results,
-                                     design={}, model={"calibration": records}, warnings=[],
+                                     design={}, model={"calibration": rows}, warnings=[],
                                      seqrob_version=__version__)  # fmt: skip
     return table, analysis_id
 
@@ -825,3 +824,40 @@ def calibrate_warehouse(
 def off_target(table: pd.DataFrame) -> pd.DataFrame:
     """The rows of a data calibration whose rate misses its target (liberal or conservative)."""
     return table[table["status"].astype(str).str.startswith("missed")]
+
+
+def shipped_table() -> pd.DataFrame | None:
+    """The calibration table shipped with seqrob (``seqrob/analysis/data/calibration.csv``)."""
+    from importlib import resources
+
+    shipped = resources.files("seqrob.analysis").joinpath("data", "calibration.csv")
+    if not shipped.is_file():
+        return None
+    with shipped.open("r", encoding="utf-8") as handle:
+        return pd.read_csv(handle)
+
+
+def nearest_design(table: pd.DataFrame, *, seeds: int, orders: int, families: int) -> dict:
+    """The grid design closest to a data set's: seeds per order first, then orders, then families."""
+    grid = table[["seeds", "orders", "families"]].drop_duplicates()
+    wanted = "many" if families > 4 else "few"
+    grid = grid.assign(
+        _seeds=(grid["seeds"] - seeds).abs(),
+        _orders=(grid["orders"] - orders).abs(),
+        _families=(grid["families"] != wanted).astype(int),
+        _more=-grid["orders"],  # between two equally near, the design with more orders (more pairs to test)
+    ).sort_values(["_seeds", "_orders", "_more", "_families"], kind="stable")
+    best = grid.iloc[0]
+    return {"seeds": int(best["seeds"]), "orders": int(best["orders"]), "families": str(best["families"])}
+
+
+def design_cautions(table: pd.DataFrame | None, *, seeds: int, orders: int, families: int) -> pd.DataFrame:
+    """The verdict tests' rows of the nearest simulated design that are not on target."""
+    if table is None or table.empty or "noise" not in table.columns:
+        return pd.DataFrame()
+    design = nearest_design(table, seeds=seeds, orders=orders, families=families)
+    rows = table
+    for column, value in design.items():
+        rows = rows[rows[column] == value]
+    verdict = rows["test"].str.startswith(VERDICT_TESTS) | rows["test"].str.endswith("(Holm family)")
+    return rows[verdict & ~rows["status"].isin(["met", "met within MC error"])]

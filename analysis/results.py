@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["COLUMNS", "result_frame"]
+__all__ = ["COLUMNS", "records", "result_frame"]
 
 COLUMNS = (
     "test",
@@ -73,3 +73,27 @@ def result_frame(rows: Iterable[Mapping[str, object]] | pd.DataFrame = ()) -> pd
         else:
             frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
     return frame.reset_index(drop=True)
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as JSON-ready dicts at full double precision (NaN and infinities become None).
+
+    ``DataFrame.to_json`` rounds to 10 significant digits by default (15 at most), so a
+    p-value of 1e-12 would be written as 0.0; Python's ``json`` writes ``repr(float)``,
+    which round-trips exactly.
+    """
+    out = []
+    for row in frame.to_dict(orient="records"):
+        clean = {}
+        for key, value in row.items():
+            if isinstance(value, (np.integer,)):
+                value = int(value)
+            elif isinstance(value, (float, np.floating)):
+                value = float(value) if np.isfinite(value) else None
+            elif isinstance(value, (np.bool_,)):
+                value = bool(value)
+            elif value is pd.NaT or (not isinstance(value, (list, dict, str)) and pd.isna(value)):
+                value = None
+            clean[str(key)] = value
+        out.append(clean)
+    return out

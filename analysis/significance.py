@@ -47,7 +47,7 @@ from statsmodels.stats.multitest import multipletests
 
 from seqrob.analysis import aso as aso_module
 from seqrob.analysis import anova, bootstrap, mixed, permutation, power, variance
-from seqrob.analysis.results import COLUMNS, result_frame
+from seqrob.analysis.results import COLUMNS, records, result_frame
 from seqrob.warehouse.errors import DesignError, InputError
 
 __all__ = ["Significance", "analyze", "significance", "expanded_confidence", "CORRECTIONS", "FEW_SEEDS"]
@@ -79,6 +79,10 @@ class Significance:
         Plain-language sentences, most important first.
     warnings
         What the design cannot support.
+    cautions
+        Why a verdict may not hold: a test off target in the calibration on these runs
+        (``seqrob analyze calibrate --db``) or in simulations of a design like this one, a
+        mixed model that did not converge. The terminal and page 1 of the report show them.
     parameters
         The analysis parameters (stored with it).
     analysis_id
@@ -93,17 +97,20 @@ class Significance:
     parameters: dict
     analysis_id: int | None = None
     power: pd.DataFrame = field(default_factory=pd.DataFrame)
+    cautions: list[str] = field(default_factory=list)
 
     def to_json(self, path: str | Path) -> Path:
         """Write ``{"design", "results", "model", "models", "verdicts", "warnings", "parameters"}``."""
         path = Path(path)
         payload = {
             "design": self.design,
-            "results": json.loads(self.results.to_json(orient="records")),
+            "results": records(self.results),
             "model": self.models[0] if self.models else {},
             "models": self.models,
             "verdicts": self.verdicts,
+            "cautions": self.cautions,
             "warnings": self.warnings,
+            "power": records(self.power),
             "parameters": self.parameters,
             "analysis_id": self.analysis_id,
         }
@@ -210,9 +217,44 @@ def analyze(
         parameters=parameters,
         power=pd.concat(powers, ignore_index=True) if powers else pd.DataFrame(),
     )
+    outcome.cautions = _cautions(warehouse, scores, models, alpha=alpha)
     if store:
         outcome.analysis_id = _store(warehouse, outcome)
     return outcome
+
+
+def _cautions(warehouse, scores: pd.DataFrame, models: list[dict], *, alpha: float) -> list[str]:
+    """Why a verdict may not hold, in sentences (see :attr:`Significance.cautions`)."""
+    from seqrob.analysis.calibrate import DATA_KIND, design_cautions, off_target, shipped_table
+    from seqrob.warehouse.analyses import latest_analysis, load_analysis
+
+    out = [f"{m['label']}: the mixed model did not converge; its rows are for reference and no verdict reads them"
+           for m in models if m.get("converged") is False]  # fmt: skip
+    shipped = shipped_table()
+    for (method, task, metric), data in scores.groupby(["method", "task", "metric"], sort=True):
+        label = _label((method, task, metric), scores)
+        seeds = int(data.groupby("order")["seed"].nunique().min())
+        rows = design_cautions(shipped, seeds=seeds, orders=data["order"].nunique(), families=data["family"].nunique())
+        for r in rows.itertuples():
+            what = (f"cannot reach p < {alpha:g} ({r.note})" if r.status == "refuses"
+                    else f"{r.measure} {r.estimate:.3f} ({r.status})")  # fmt: skip
+            out.append(f"{label}: in simulations of a design like this ({r.seeds} seeds, {r.orders} orders, "
+                       f"{r.noise} noise) {r.test} {what}")  # fmt: skip
+    found = latest_analysis(warehouse.con, kind=DATA_KIND)
+    if found is None:
+        out.append("not yet checked on these runs: `seqrob analyze calibrate --db PATH` measures each verdict test's "
+                   "type-I error with the orders relabelled within seeds")  # fmt: skip
+        return out
+    table = pd.DataFrame((load_analysis(warehouse.con, found)["model"] or {}).get("calibration", []))
+    if table.empty:
+        return out
+    for r in off_target(table).itertuples():
+        out.append(f"{r.task} {r.metric}: on these runs with the orders relabelled within seeds (analysis {found}), "
+                   f"{r.test} {r.measure} is {r.estimate:.3f} (MC SE {r.mc_se:.3f}; target {r.target_low:g}-"
+                   f"{r.target_high:g}): its verdicts may not hold here")  # fmt: skip
+    for r in table[table["status"] == "too few relabellings"].itertuples():
+        out.append(f"{r.task} {r.metric}: {r.note}")
+    return out
 
 
 # --- loading -----------------------------------------------------------------------------
@@ -565,7 +607,7 @@ def _model_summary(fit, label: str) -> dict:
         "label": label,
         "formula": getattr(fit, "formula", None),
         "criterion": getattr(fit, "criterion", None),
-        "fixed_effects": json.loads(fixed.to_json(orient="records")) if isinstance(fixed, pd.DataFrame) else fixed,
+        "fixed_effects": records(fixed) if isinstance(fixed, pd.DataFrame) else fixed,
         "variance_components": {k: (None if v is None or not np.isfinite(v) else float(v))
                                 for k, v in fit.variance_components.items()},  # fmt: skip
         "log_likelihood": None if not np.isfinite(fit.log_likelihood) else float(fit.log_likelihood),
@@ -701,7 +743,8 @@ def _store(warehouse, outcome: Significance) -> int:
             parameters=outcome.parameters,
             results=outcome.results,
             design=outcome.design,
-            model={"models": outcome.models, "verdicts": outcome.verdicts},
+            model={"models": outcome.models, "verdicts": outcome.verdicts, "cautions": outcome.cautions,
+                   "power": records(outcome.power)},
             warnings=outcome.warnings,
             seqrob_version=__version__,
         )

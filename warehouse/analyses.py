@@ -98,3 +98,12 @@ def find_analysis(con: duckdb.DuckDBPyConnection, *, kind: str, parameters: Mapp
         [kind, json.dumps(parameters, sort_keys=True, default=str), data_fingerprint(con)],
     ).fetchall()
     return int(rows[0][0]) if rows else None
+
+
+def latest_analysis(con: duckdb.DuckDBPyConnection, *, kind: str) -> int | None:
+    """The newest stored analysis of ``kind`` over the current data (any parameters), if any."""
+    rows = con.execute(
+        "SELECT analysis_id FROM analyses WHERE kind = ? AND data_hash = ? ORDER BY analysis_id DESC LIMIT 1",
+        [kind, data_fingerprint(con)],
+    ).fetchall()
+    return int(rows[0][0]) if rows else None

@@ -78,7 +78,7 @@ def significance(
     all_rows: Annotated[bool, typer.Option("--all", help="Print every result row, not only the tests.")] = False,
     wait: WaitOption = 10.0,
 ) -> None:
-    """Mixed models, paired bootstrap CIs and variance tests of order x language family; verdicts first."""
+    """Tests over seeds of order x language family (contrasts, order tests, spread); verdicts first."""
     from seqrob.analysis.significance import analyze
     from seqrob.warehouse import Warehouse
 
@@ -89,6 +89,10 @@ def significance(
     console.rule("verdict")
     for sentence in outcome.verdicts:
         console.print(sentence, markup=False, highlight=False)
+    if outcome.cautions:
+        console.rule("can these verdicts be trusted?")
+        for sentence in outcome.cautions:
+            console.print(f"! {sentence}", markup=False, highlight=False)
     results = outcome.results
     for (task_name, metric_name), rows in results.groupby(["task", "metric"], sort=False):
         shown = rows if all_rows else rows[rows["test"].isin(_SHOWN)]

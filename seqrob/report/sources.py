@@ -86,6 +86,8 @@ class Inputs:
     experiment: str | None
     calibration: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    cautions: list[str] = field(default_factory=list)
+    data_calibration: pd.DataFrame | None = None
 
 
 def analysis_parameters(*, task, metric, experiment, method, baseline, alpha, correction, n_boot, seed, effect) -> dict:
@@ -130,6 +132,7 @@ def gather(
     writable = _writable(warehouse.con)
     groups: list[Group] = []
     records: list[AnalysisRecord] = []
+    cautions: list[str] = []
     for each in per_method:
         parameters = analysis_parameters(task=task, metric=metric, experiment=experiment, method=each, baseline=baseline,
                                          alpha=alpha, correction=correction, n_boot=n_boot, seed=seed, effect=effect)  # fmt: skip
@@ -149,11 +152,13 @@ def gather(
             verdicts = (stored["model"] or {}).get("verdicts", [])
             warnings = stored["warnings"] or []
             power = pd.DataFrame((stored["model"] or {}).get("power", []))
+            cautions.extend((stored["model"] or {}).get("cautions", []))
         else:  # a read-only warehouse: the analysis is used without being stored
             record = AnalysisRecord(None, pd.Timestamp.now(tz="UTC"), None, fresh.parameters,
                                     data_fingerprint(warehouse.con), reused=False)  # fmt: skip
             results, design, models = fresh.results, fresh.design, fresh.models
             verdicts, warnings, power = fresh.verdicts, fresh.warnings, fresh.power
+            cautions.extend(fresh.cautions)
         if fresh is not None and power.empty:
             power = fresh.power
         records.append(record)
@@ -173,7 +178,21 @@ def gather(
                                        alpha=alpha, correction=correction, n_boot=n_boot, seed=seed, effect=effect),
         experiment=experiment or (experiments[0] if len(experiments) == 1 else None),
         calibration=load_calibration(calibration),
+        cautions=list(dict.fromkeys(cautions)),
+        data_calibration=_data_calibration(warehouse),
     )
+
+
+def _data_calibration(warehouse) -> pd.DataFrame | None:
+    """The newest calibration on this warehouse's own runs (seqrob analyze calibrate --db), if any."""
+    from seqrob.analysis.calibrate import DATA_KIND
+    from seqrob.warehouse.analyses import latest_analysis, load_analysis
+
+    found = latest_analysis(warehouse.con, kind=DATA_KIND)
+    if found is None:
+        return None
+    table = pd.DataFrame((load_analysis(warehouse.con, found)["model"] or {}).get("calibration", []))
+    return table.assign(analysis_id=found) if len(table) else None
 
 
 def _groups(scores, results, design, models, verdicts, warnings, power, record, *, baseline, alpha, effect, several_methods):
@@ -237,11 +256,11 @@ def load_calibration(source=None) -> pd.DataFrame | None:
             raise InputError(f"no calibration table at {path}", fix="write one with: seqrob analyze calibrate --out FILE")
         table = pd.read_csv(path)
     else:
-        shipped = resources.files("seqrob.analysis").joinpath("data", "calibration.csv")
-        if not shipped.is_file():
+        from seqrob.analysis.calibrate import shipped_table
+
+        table = shipped_table()
+        if table is None:
             return None
-        with shipped.open("r", encoding="utf-8") as handle:
-            table = pd.read_csv(handle)
     missing = [c for c in CALIBRATION_COLUMNS if c not in table.columns]
     if missing:
         raise InputError(f"the calibration table lacks columns {missing}", fix="use the CSV of seqrob analyze calibrate --out")
