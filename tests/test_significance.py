@@ -202,3 +202,32 @@ def test_identical_scores_everywhere_give_warnings_not_a_crash():
     outcome = analyze(wh, n_boot=200, store=False)
     assert any("no variation left" in w or "not fitted" in w for w in outcome.warnings)
     assert "no evidence that order changes the score" in " ".join(outcome.verdicts)
+
+
+def test_json_keeps_tiny_p_values_at_full_precision(tmp_path):
+    # pandas' to_json writes 10 significant digits by default: 3e-14 became 0.0.
+    wh, _ = _warehouse(seeds=12, effects={("nli>qa", "Uralic"): 0.2}, run_sd=0.002, seed_sd=0.001, outcomes=False)
+    outcome = analyze(wh, n_boot=200, store=False)
+    payload = json.loads(outcome.to_json(tmp_path / "a.json").read_text())
+    written = [r["p_value"] for r in payload["results"]]
+    tiny = [p for p in outcome.results["p_value"] if 0 < p < 1e-10]
+    assert tiny and all(p in written for p in tiny)  # exactly, not rounded to 0.0
+    assert all(p is None or p > 0 or p == 0 for p in written)
+
+
+def test_cautions_say_when_the_runs_were_not_calibrated_and_when_a_test_is_off_target(tmp_path, capsys):
+    from seqrob.analysis.calibrate import calibrate_warehouse
+
+    db = tmp_path / "w.duckdb"
+    sim = simulate(seeds=4, languages=tuple(FAMILIES), families=FAMILIES, n_examples=100, outcomes=False)
+    with Warehouse(db) as wh:
+        wh.ingest_frames(scores=sim.scores)
+    main(["analyze", "significance", "--db", str(db), "--n-boot", "200"])
+    out = capsys.readouterr().out
+    assert "can these verdicts be trusted?" in out and "seqrob analyze calibrate --db" in out
+    with Warehouse(db) as wh:
+        table, _ = calibrate_warehouse(wh, n=12)
+        # An off-target row in the stored calibration reaches the cautions.
+        outcome = analyze(wh, n_boot=200, store=False)
+    assert not any("not yet checked" in c for c in outcome.cautions)
+    assert all("may not hold" not in c or "on these runs" in c for c in outcome.cautions)
