@@ -242,8 +242,8 @@ def _cautions(warehouse, scores: pd.DataFrame, models: list[dict], *, alpha: flo
                        f"{r.noise} noise) {r.test} {what}")  # fmt: skip
     found = latest_analysis(warehouse.con, kind=DATA_KIND)
     if found is None:
-        out.append("not yet checked on these runs: `seqrob analyze calibrate --db PATH` measures each verdict test's "
-                   "type-I error with the orders relabelled within seeds")  # fmt: skip
+        out.append("not yet checked on these runs: seqrob analyze calibrate --db PATH measures each verdict test's "
+                   "type-I error here, with the orders relabelled within seeds")  # fmt: skip
         return out
     table = pd.DataFrame((load_analysis(warehouse.con, found)["model"] or {}).get("calibration", []))
     if table.empty:

@@ -53,6 +53,10 @@ def demo(
         console.rule("verdict")
         for sentence in result.analysis.verdicts:
             console.print(sentence, markup=False, highlight=False)
+        if result.analysis.cautions:
+            console.rule("can these verdicts be trusted?")
+            for sentence in result.analysis.cautions:
+                console.print(f"! {sentence}", markup=False, highlight=False)
     if result.sweep.failed:
         console_warning(f"{result.sweep.failed} runs failed; the report lists them")
     times = ", ".join(f"{step} {seconds:.0f} s" for step, seconds in result.seconds.items())

@@ -516,7 +516,7 @@ def _variance_table(group: Group, inputs: Inputs) -> list[Block]:
         blocks.append(Text(f"For reference: in the mixed model, letting each order have its own run variance "
                            f"changes the REML log-likelihood by a chi-square of {number(r['statistic'], 2)} on "
                            f"{number(r['df'], 0)} df (p = {p_text(r['p_value'])}); the chi-square reference is liberal "
-                           "with fewer than about 20 seeds, so verdicts read the paired test over all languages above."))  # fmt: skip
+                           "with fewer than about 20 seeds and assumes normal runs; verdicts read the permutation tests above."))  # fmt: skip
     return blocks
 
 
