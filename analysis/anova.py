@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
-from seqrob.analysis.bootstrap import _check_options, _Group, _groups, _where
+from seqrob.analysis.bootstrap import _Group, _groups, _where
 from seqrob.analysis.results import result_frame
 
 __all__ = ["anova_type_test", "order_anova", "seed_design"]
@@ -168,7 +168,6 @@ def order_anova(
     >>> order_anova(sim.scores)["test"].tolist()
     ['order_anova', 'order_family_anova']
     """
-    _check_options(0.95, "two-sided")
     rows = []
     groups = _groups(scores, dv=dv, order=order, unit=unit, language=language, family=family,
                      task=task, metric=metric, run=None, orders=orders, overall=False)  # fmt: skip

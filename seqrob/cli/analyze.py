@@ -179,9 +179,12 @@ def calibrate_command(
         with Warehouse(db, wait=wait) as wh:
             table, analysis_id = calibrate_warehouse(wh, experiment=experiment, n=n, alpha=alpha, seed=seed,
                                                      workers=workers, backend=backend, progress=say)  # fmt: skip
-        shown = table[["task", "metric", "test", "measure", "estimate", "mc_se", "n_sim", "status"]]
-        console.print(frame_table(shown, f"the verdict tests on {db}'s runs, orders relabelled within seeds "
-                                         f"(alpha = {alpha:g}; target type I 0.04-0.06, family-wise <= {alpha:g})"))  # fmt: skip
+        for (task_name, metric_name), rows in table.groupby(["task", "metric"], sort=False):
+            shown = rows.assign(test=rows["test"].str.replace(" (Holm family)", " (Holm)", regex=False))
+            console.print(frame_table(shown[["test", "measure", "estimate", "mc_se", "n_sim", "status"]],
+                                      f"{task_name} {metric_name}: the verdict tests on {db.name}'s runs, orders "
+                                      f"relabelled within seeds (alpha = {alpha:g}; target type I 0.04-0.06, "
+                                      f"family-wise <= {alpha:g})"))  # fmt: skip
         for r in off_target(table).itertuples():
             console_warning(f"{r.task} {r.metric}: {r.test} {r.measure} is {r.estimate:.3f} (MC SE {r.mc_se:.3f}) on "
                             f"these runs, target {r.target_low:g}-{r.target_high:g}: {r.status}")  # fmt: skip
