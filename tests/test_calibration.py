@@ -241,7 +241,7 @@ def test_cli_calibrates_a_warehouse_and_stores_the_analysis(tmp_path, capsys):
         wh.ingest_frames(scores=_paired_scores(4))
     main(["analyze", "calibrate", "--db", str(db), "--n", "12"])
     printed = capsys.readouterr().out
-    assert "relabelled within seeds" in printed and "stored as analysis" in printed
+    assert "orders relabelled" in printed and "stored as analysis" in printed
     with Warehouse(db, read_only=True) as wh:
         kinds = wh.con.execute("SELECT kind FROM analyses").fetchall()
     assert ("calibration",) in kinds
