@@ -100,6 +100,7 @@ class _Design:
     orders: int
     families: str
     noise: str = "model"
+    paired: bool = True  # every order run with the same seeds
 
     @property
     def label(self) -> str:
@@ -295,13 +296,14 @@ def _for_reference(test: str) -> bool:
 
 
 def _status(test: str, measure: str, estimate: float, se: float, seeds: int, alpha: float,
-            orders: int = 4) -> tuple[str, str]:  # fmt: skip
+            orders: int = 4, paired: bool = True) -> tuple[str, str]:  # fmt: skip
     from seqrob.analysis.significance import FEW_SEEDS
 
     low, high = TARGETS.get(measure, (math.nan, math.nan))
     if test == "aso":
         return "descriptive", _DESCRIPTIVE["aso"]
-    if test.startswith(("variance (permutation)", "sd_ratio (permutation")) and orders == 2 and 2.0 / 2**seeds > alpha:
+    exact_pairs = paired and orders == 2 and 2.0 / 2**seeds > alpha
+    if test.startswith(("variance (permutation)", "sd_ratio (permutation")) and exact_pairs:
         return "refuses", (f"exact permutation test: the smallest p with {seeds} seeds and 2 orders is "
                            f"{2.0 / 2**seeds:.3g} > alpha, so it never rejects (and says so)")  # fmt: skip
     secondary = _for_reference(test) and np.isfinite(estimate) and not low <= estimate <= high
@@ -338,7 +340,7 @@ def _summarise(design: _Design, results: list[dict], alpha: float, seconds: floa
             # at the nearest band edge instead of calling it missed.
             edge = min(TARGETS[measure], key=lambda bound: abs(bound - estimate))
             judged = math.sqrt(edge * (1 - edge) / n)
-        status, note = _status(test, measure, estimate, judged, design.seeds, alpha, design.orders)
+        status, note = _status(test, measure, estimate, judged, design.seeds, alpha, design.orders, design.paired)
         low, high = TARGETS.get(measure, (math.nan, math.nan))
         rows.append({
             "seeds": design.seeds, "orders": design.orders, "families": design.families, "noise": design.noise,
@@ -719,7 +721,9 @@ def calibrate_data(
             continue
         started = time.perf_counter()
         results = _map_chunks(data, n, alpha, seed, workers, backend)
-        design = _Design(seeds, orders, "data", "model")
+        from seqrob.analysis.significance import _paired
+
+        design = _Design(seeds, orders, "data", "model", _paired(data, sorted(set(data["order"]))))
         for row in _summarise(design, results, alpha, time.perf_counter() - started):
             row = {k: v for k, v in row.items() if k not in ("seeds", "orders", "families", "noise")}
             rows.append({**base, **row, "relabellings": count})
