@@ -235,15 +235,22 @@ def _cautions(warehouse, scores: pd.DataFrame, models: list[dict], *, alpha: flo
         label = _label((method, task, metric), scores)
         seeds = int(data.groupby("order")["seed"].nunique().min())
         rows = design_cautions(shipped, seeds=seeds, orders=data["order"].nunique(), families=data["family"].nunique())
-        for r in rows.itertuples():
-            what = (f"cannot reach p < {alpha:g} ({r.note})" if r.status == "refuses"
-                    else f"{r.measure} {r.estimate:.3f} ({r.status})")  # fmt: skip
-            out.append(f"{label}: in simulations of a design like this ({r.seeds} seeds, {r.orders} orders, "
-                       f"{r.noise} noise) {r.test} {what}")  # fmt: skip
+        if len(rows):
+            parts = []
+            for (test, status), part in rows.groupby(["test", "status"], sort=False):
+                if status == "refuses":
+                    parts.append(f"{test} cannot reach p < {alpha:g} with so few seeds")
+                else:
+                    worst = part.loc[part["estimate"].sub(0.05).abs().idxmax()]
+                    parts.append(f"{test} {worst['measure']} down to {worst['estimate']:.3f} ({status}, "
+                                 f"{worst['noise']} noise)")  # fmt: skip
+            first = rows.iloc[0]
+            out.append(f"{label}: in simulations of a design like this ({first['seeds']} seeds, {first['orders']} "
+                       f"orders): " + "; ".join(parts))  # fmt: skip
     found = latest_analysis(warehouse.con, kind=DATA_KIND)
     if found is None:
-        out.append("not yet checked on these runs: seqrob analyze calibrate --db PATH measures each verdict test's "
-                   "type-I error here, with the orders relabelled within seeds")  # fmt: skip
+        out.insert(0, "not yet checked on these runs: seqrob analyze calibrate --db PATH measures each verdict test's "
+                      "type-I error here, with the orders relabelled within seeds")  # fmt: skip
         return out
     table = pd.DataFrame((load_analysis(warehouse.con, found)["model"] or {}).get("calibration", []))
     if table.empty:
