@@ -127,7 +127,14 @@ def power_command(
     with Warehouse(db, read_only=True, wait=wait) as wh:
         table = power_table(wh, effect=effect, task=task, metric=metric, experiment=experiment,
                             baseline=baseline, alpha=alpha, power=target, sd_ratio=sd_ratio)  # fmt: skip
-    console.print(frame_table(table, f"seeds per order for {target:.0%} power to detect {effect:g}"))
+    for (task_name, metric_name), rows in table.groupby(["task", "metric"], sort=False):
+        shown = rows[["family", "sd_difference", "seeds_needed", "seeds_needed_variance", "seeds_now"]].rename(
+            columns={"sd_difference": "SD of diff.", "seeds_needed": "seeds (mean)",
+                     "seeds_needed_variance": f"seeds (SD x{sd_ratio:g})", "seeds_now": "now"})  # fmt: skip
+        level = rows["level"].iloc[0]
+        console.print(frame_table(shown, f"{task_name} {metric_name}: seeds per order for {target:.0%} power to detect "
+                                         f"{effect:g} (t over seeds at alpha {level:.2g}, Holm's first step) and an "
+                                         f"SD ratio of {sd_ratio:g}"))  # fmt: skip
 
 
 @group.command("calibrate")
