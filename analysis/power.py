@@ -354,6 +354,7 @@ def family_power(
     sd_ratio: float = 2.0,
     tests_corrected: int = 1,
     variance_tests_corrected: int = 1,
+    paired: bool = True,
 ) -> pd.DataFrame:
     """Seeds per order each family needs, from that family's own seed-to-seed noise.
 
@@ -372,6 +373,9 @@ def family_power(
         The SD ratio the variance test should detect.
     tests_corrected, variance_tests_corrected
         Sizes of the contrast and variance Holm families.
+    paired
+        The orders share seeds (the contrasts are paired t's), as
+        :func:`seqrob.analysis.significance.analyze` decides; else Welch's t.
 
     Returns
     -------
@@ -385,8 +389,6 @@ def family_power(
     variance_level = alpha / max(1, variance_tests_corrected)
     runs = scores.groupby(["family", "order", "seed"], as_index=False)["score"].mean()
     seeds_now = int(scores.groupby("order")["seed"].nunique().min())
-    common = set.intersection(*(set(scores.loc[scores["order"] == o, "seed"]) for o in orders)) if orders else set()
-    paired = len(common) >= 2
     rows = []
     for family, part in runs.groupby("family", sort=True):
         table = part.pivot(index="seed", columns="order", values="score")

@@ -395,7 +395,8 @@ def _analyze_group(data, predictions, *, label, baseline, alpha, correction, n_b
         m = int(((results["test"] == "contrast") & results["p_value"].notna()).sum())
         m_var = int(((results["test"] == "variance") & results["p_value"].notna()).sum())
         power_table = power.family_power(data, orders=orders, effect=effect, alpha=alpha, tests_corrected=m,
-                                         variance_tests_corrected=m_var).assign(label=label)  # fmt: skip
+                                         variance_tests_corrected=m_var, paired=_paired(data, orders))
+        power_table = power_table.assign(label=label)
     verdicts = _verdicts(results, design, label=label, alpha=alpha, correction=correction, power_table=power_table,
                          effect=effect)  # fmt: skip
     return {
@@ -796,7 +797,8 @@ def power_table(
         pairs = k * (k - 1) // 2
         table = power_module.family_power(data, orders=orders, effect=effect, alpha=alpha, power=power,
                                           sd_ratio=sd_ratio, tests_corrected=pairs * n_families,
-                                          variance_tests_corrected=(pairs + (k > 2)) * n_families)  # fmt: skip
+                                          variance_tests_corrected=(pairs + (k > 2)) * n_families,
+                                          paired=_paired(data, orders))  # fmt: skip
         frames.append(table.assign(task=task_name, metric=metric_name))
     out = pd.concat(frames, ignore_index=True)
     return out[["task", "metric"] + [c for c in out.columns if c not in ("task", "metric")]]

@@ -642,13 +642,7 @@ def test_logit_expected_contrasts_match_brute_force(extra):
     # about 6.5 SEs ("t"), ignoring the outliers by 17 SEs ("t-outliers", family F).
     S = 10_000
     sim = simulate(**{**LOGIT_DESIGN, **extra}, seeds=S)
-    table = sim.truth.expected_contrasts().set_index("family")
-    cells = sim.truth.cells
-    for family in ("F", "G"):
-        per_seed = cells[cells["family"] == family].groupby(["order", "seed"])["p"].mean().unstack("order")
-        d = per_seed["A"] - per_seed["none"]
-        se = d.std(ddof=1) / math.sqrt(S)
-        assert abs(d.mean() - table.loc[family, "difference"]) < 4 * se, (family, d.mean(), se)
+    table = _matches_brute_force(sim, S)
     # G has no planted effect, but A's larger run SD lowers its mean near the ceiling.
     assert table.loc["G", "delta"] == 0.0 and table.loc["G", "difference"] < -0.01
     if not extra:
@@ -663,6 +657,19 @@ def test_logit_expected_contrasts_match_brute_force(extra):
         assert abs(table.loc["F", "difference"] - exact) < 1e-9
 
 
+def _matches_brute_force(sim, S: int) -> pd.DataFrame:
+    """expected_contrasts against the mean over S simulated seeds of the drawn cell means
+    (families F and G, order A minus none, within 4 Monte Carlo SEs); the table, by family."""
+    table = sim.truth.expected_contrasts().set_index("family")
+    cells = sim.truth.cells
+    for family in ("F", "G"):
+        per_seed = cells[cells["family"] == family].groupby(["order", "seed"])["p"].mean().unstack("order")
+        d = per_seed["A"] - per_seed["none"]
+        se = d.std(ddof=1) / math.sqrt(S)
+        assert abs(d.mean() - table.loc[family, "difference"]) < 4 * se, (family, d.mean(), se)
+    return table
+
+
 def test_probability_expected_contrasts_with_noise_match_brute_force():
     # Near the clip bound with t tails, outliers and scaled SDs. language_sd = 0, so the
     # language effect the probability scale integrates out is 0 in every draw too.
@@ -674,13 +681,7 @@ def test_probability_expected_contrasts_with_noise_match_brute_force():
                        seed_sd=0.0, run_sd={"none": 0.02, "A": 0.05}, run_family_sd=0.02, residual_sd=0.01,
                        family_sd_scale={"F": 1.5}, language_sd_scale={"x1": 3.0}, effects={("A", "F"): 0.03},
                        run_tail_df=3.0, outlier_rate=0.2, outlier_shift=0.1, n_examples=1, outcomes=False, seed=4)  # fmt: skip
-    table = sim.truth.expected_contrasts().set_index("family")
-    cells = sim.truth.cells
-    for family in ("F", "G"):
-        per_seed = cells[cells["family"] == family].groupby(["order", "seed"])["p"].mean().unstack("order")
-        d = per_seed["A"] - per_seed["none"]
-        se = d.std(ddof=1) / math.sqrt(S)
-        assert abs(d.mean() - table.loc[family, "difference"]) < 4 * se, (family, d.mean(), se)
+    table = _matches_brute_force(sim, S)
     assert table.loc["F", "difference"] < 0.02  # clipping eats a third of the planted 0.03
 
 
