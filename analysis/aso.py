@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
 
-from seqrob.analysis.bootstrap import FEW_SEEDS, _groups, _pairs, _positive_int, _where
+from seqrob.analysis.layout import FEW_SEEDS, _groups, _pairs, _positive_int, _where
 from seqrob.analysis.results import result_frame
 from seqrob.warehouse.errors import InputError
 

@@ -12,9 +12,9 @@ ratio, with percentile and BCa intervals. It is vectorised: seed weights are mul
 count matrices (B x S), example weights are B x N_l count matrices per language applied
 to the run x example outcome matrices as matrix products, B processed in blocks.
 
-The helpers that turn long scores into an order x seed x language array (``_groups``)
-are shared with :mod:`~seqrob.analysis.permutation`, :mod:`~seqrob.analysis.variance`
-and :mod:`~seqrob.analysis.aso`, so that every module reads the data the same way.
+The scores are read into order x seed x language arrays by :mod:`~seqrob.analysis.layout`
+(shared with the other resampling and test modules) and the per-example outcomes by
+:mod:`~seqrob.analysis.outcomes`; this module holds the resampling and the intervals.
 """
 
 from __future__ import annotations
@@ -22,556 +22,42 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
 
+from seqrob.analysis.layout import (
+    FEW_SEEDS,
+    FewSeedsWarning,
+    _check_options,
+    _Group,
+    _groups,
+    _pairs,
+    _positive_int,
+    _term,
+    _where,
+)
+from seqrob.analysis.outcomes import _KINDS, _f1, _Outcomes, _outcomes, _read_predictions
 from seqrob.analysis.results import result_frame
 from seqrob.warehouse.errors import DesignError, InputError
 
+# FEW_SEEDS and FewSeedsWarning live in layout (every resampling module uses them) and
+# stay importable from here, where they were first documented.
 __all__ = ["FEW_SEEDS", "FewSeedsWarning", "paired_bootstrap"]
-
-#: At or below this many seeds a percentile bootstrap over seeds undercovers; the
-#: functions say so and point to :mod:`seqrob.analysis.permutation`.
-FEW_SEEDS = 5
 
 _STATISTICS = ("bootstrap_mean", "contrast", "sd", "sd_ratio")
 _INTERVALS = ("percentile", "bca")
-_ALTERNATIVES = ("two-sided", "greater", "less")
-# Scores are accepted as reproduced by the per-example outcomes when they agree to this
-# (a score rounded to three decimals still matches).
-_MATCH_TOLERANCE = 5e-4
+# Each interval type's ``variant`` and ``interval`` columns (seqrob.analysis.results).
+_VARIANTS = {"percentile": "percentile", "bca": "BCa"}
+_INTERVAL_NAMES = {"percentile": "percentile bootstrap", "bca": "BCa bootstrap"}
 # Bound on the example-weight block (replicates x examples) held at once.
 _BLOCK_CELLS = 2_000_000
 # Threads for the per-language example resampling (the draws, counts and products release the GIL).
 _WORKERS = min(2, os.cpu_count() or 1)
-
-
-class FewSeedsWarning(UserWarning):
-    """The design has too few seeds for the requested inference to be trusted as is."""
-
-
-# --- reading the scores ------------------------------------------------------------
-
-
-@dataclass
-class _Group:
-    """One task x metric, as arrays.
-
-    Runs are order-major (all runs of ``orders[0]``, then ``orders[1]``...), seeds in
-    order of first appearance within each order.
-    """
-
-    task: str | None
-    metric: str | None
-    orders: tuple[str, ...]
-    run_order: np.ndarray  # (R,) index into orders
-    run_seed: np.ndarray  # (R,) seed values (object)
-    run_id: np.ndarray | None  # (R,) run ids, when the scores name them
-    languages: tuple[str, ...]
-    families: tuple[str | None, ...]  # columns of family_matrix; None = all languages
-    family_matrix: np.ndarray  # (L, F): column f averages the languages of families[f]
-    family_sizes: np.ndarray  # (F,) languages per column
-    values: np.ndarray  # (R, L) scores
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def order_sizes(self) -> np.ndarray:
-        return np.bincount(self.run_order, minlength=len(self.orders))
-
-    def runs_of(self, index: int) -> np.ndarray:
-        return np.flatnonzero(self.run_order == index)
-
-    def seed_level(self) -> np.ndarray:
-        """Seed-level scores (R, F): each run's mean over the languages of each family."""
-        return self.values @ self.family_matrix
-
-    def common_seeds(self, orders: Sequence[int]) -> list:
-        """Seed values present in every one of ``orders``, in the first order's sequence."""
-        sets = [list(self.run_seed[self.runs_of(o)]) for o in orders]
-        shared = set(sets[0]).intersection(*map(set, sets[1:]))
-        return [s for s in sets[0] if s in shared]
-
-    def aligned(self, orders: Sequence[int], seeds: Sequence) -> np.ndarray:
-        """Run indices (len(orders), len(seeds)) of the given seeds in each order."""
-        out = np.empty((len(orders), len(seeds)), dtype=np.int64)
-        for i, o in enumerate(orders):
-            runs = self.runs_of(o)
-            position = {s: r for s, r in zip(self.run_seed[runs], runs)}
-            out[i] = [position[s] for s in seeds]
-        return out
-
-
-def _default_orders(values: Iterable[str]) -> list[str]:
-    """Orders in order of first appearance, with the baseline ``none`` first if present."""
-    seen = list(dict.fromkeys(values))
-    if "none" in seen:
-        seen.remove("none")
-        seen.insert(0, "none")
-    return seen
-
-
-def _require_columns(frame: pd.DataFrame, names: dict[str, str | None], what: str) -> None:
-    if not isinstance(frame, pd.DataFrame):
-        raise InputError(
-            f"{what} must be a pandas DataFrame, not {type(frame).__name__}", fix=f"pass {what} as a long DataFrame"
-        )
-    for argument, column in names.items():
-        if column is None:
-            continue
-        if not isinstance(column, str):
-            raise InputError(f"{argument} must be a column name, not {column!r}", fix=f"pass {argument}='...'")
-        if column not in frame.columns:
-            raise InputError(
-                f"{what} has no column '{column}' (the {argument} column)",
-                fix=f"rename a column to '{column}' or pass {argument}='<your column>'",
-            )
-
-
-def _families_of(frame: pd.DataFrame, language: str, family: str) -> pd.Series:
-    """Family of every row: the ``family`` column where given, else seqrob's language metadata."""
-    given = (
-        frame[family].astype(object) if family in frame.columns else pd.Series(None, index=frame.index, dtype=object)
-    )
-    given = given.where(given.notna() & (given.astype(str).str.strip() != ""), None)
-    missing = given.isna()
-    if missing.any():
-        from seqrob.warehouse.languages import resolve  # noqa: PLC0415 (only when needed)
-
-        found = {}
-        for code in pd.unique(frame.loc[missing, language]):
-            entry = resolve(str(code))
-            name = getattr(entry, "family", None)
-            if not name:
-                raise InputError(
-                    f"no family known for language '{code}'",
-                    column=family,
-                    fix=f"add a '{family}' column that gives it",
-                )
-            found[code] = name
-        given = given.copy()
-        given[missing] = frame.loc[missing, language].map(found)
-    clash = (
-        pd.DataFrame({"l": frame[language].to_numpy(), "f": given.to_numpy()}).groupby("l", sort=False)["f"].nunique()
-    )
-    if (clash > 1).any():
-        code = clash.index[clash > 1][0]
-        raise InputError(f"language '{code}' is given two families", column=family, fix="give each language one family")
-    return given
-
-
-def _codes(values) -> tuple[np.ndarray, np.ndarray]:
-    """Integer codes and the distinct values, in order of first appearance."""
-    codes, uniques = pd.factorize(pd.Series(values), use_na_sentinel=True)
-    return codes.astype(np.int64), np.asarray(uniques, dtype=object)
-
-
-def _groups(
-    scores: pd.DataFrame,
-    *,
-    dv: str,
-    order: str,
-    unit: str,
-    language: str,
-    family: str,
-    task: str | None,
-    metric: str | None,
-    run: str | None,
-    orders: Sequence[str] | None,
-    overall: bool,
-) -> list[_Group]:
-    """Long scores -> one :class:`_Group` per task x metric (complete languages only).
-
-    The columns are turned into integer codes once; each group is then a few numpy
-    operations, so that thousands of tasks (simulations) stay cheap.
-    """
-    _require_columns(scores, {"dv": dv, "order": order, "unit": unit, "language": language}, "scores")
-    task = task if task is not None and task in scores.columns else None
-    metric = metric if metric is not None and metric in scores.columns else None
-    run = run if run is not None and run in scores.columns else None
-    if scores.empty:
-        raise DesignError("scores has no rows - nothing to analyse")
-    if scores[unit].isna().any():
-        raise InputError(
-            f"{int(scores[unit].isna().sum())} rows have no {unit}", column=unit, fix="give every run its seed"
-        )
-    raw = scores[dv]
-    numbers = pd.to_numeric(raw, errors="coerce")
-    bad = numbers.isna() & raw.notna()
-    if bad.any():
-        position = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(
-            f"score {raw.iloc[position]!r} is not a number", row=position + 1, column=dv, fix="give numbers"
-        )
-    value = numbers.to_numpy(dtype=float)
-    if np.isinf(value).any():
-        raise InputError("scores contain an infinite value", column=dv, fix="give finite scores")
-    keep = ~np.isnan(value)
-    if not keep.all():
-        warnings.warn(f"{int((~keep).sum())} scores are missing; their cells are dropped", stacklevel=3)
-    order_code, order_names = _codes(scores[order].astype(str))
-    if orders is not None:
-        if isinstance(orders, str) or len(orders) == 0:
-            raise InputError(f"orders must be a list of orders, not {orders!r}", fix="pass orders=['none', 'nli>qa']")
-        wanted = [str(o) for o in orders]
-        absent = [o for o in wanted if o not in set(order_names)]
-        if absent:
-            raise DesignError(
-                f"orders {absent} are not in the scores (orders there: {sorted(order_names)}) - check the spelling"
-            )
-        keep &= np.isin(order_names[order_code], wanted)
-    else:
-        wanted = None
-    families = _families_of(scores, language, family).to_numpy(dtype=object)
-    unit_code, unit_values = _codes(scores[unit])
-    language_code, language_names = _codes(scores[language].astype(str))
-    first_row = np.unique(language_code, return_index=True)[1]
-    family_of = dict(zip(language_names[language_code[first_row]], families[first_row]))
-    task_code, task_names = (
-        _codes(scores[task].astype(str)) if task else (np.zeros(len(scores), np.int64), np.array([""], object))
-    )
-    metric_code, metric_names = (
-        _codes(scores[metric].astype(str)) if metric else (np.zeros(len(scores), np.int64), np.array([""], object))
-    )
-    run_values = scores[run].astype(str).to_numpy(dtype=object) if run else None
-
-    rows = np.flatnonzero(keep)
-    key = task_code[rows] * len(metric_names) + metric_code[rows]
-    group_keys, first = np.unique(key, return_index=True)
-    sequence = np.argsort(first, kind="stable")  # groups in order of first appearance
-    by_key = np.argsort(key, kind="stable")
-    bounds = np.searchsorted(key[by_key], group_keys)
-    bounds = np.append(bounds, key.size)
-    out = []
-    for g in sequence:
-        members = rows[by_key[bounds[g] : bounds[g + 1]]]  # in file order
-        k = group_keys[g]
-        out.append(
-            _group(
-                task_names[k // len(metric_names)],
-                metric_names[k % len(metric_names)],
-                members,
-                value,
-                order_code,
-                order_names,
-                unit_code,
-                unit_values,
-                language_code,
-                language_names,
-                family_of,
-                run_values,
-                wanted,
-                overall,
-            )  # fmt: skip
-        )
-    return out
-
-
-def _group(
-    task_name, metric_name, members, value, order_code, order_names, unit_code, unit_values,
-    language_code, language_names, family_of, run_values, wanted, overall,
-) -> _Group:  # fmt: skip
-    where = " ".join(x for x in (task_name, metric_name) if x)
-    where = f" ({where})" if where else ""
-    o_code, u_code, l_code = order_code[members], unit_code[members], language_code[members]
-    present = order_names[np.unique(o_code)]
-    if wanted is not None:
-        names = [o for o in wanted if o in set(present)]
-    else:
-        names = _default_orders(order_names[o_code[np.sort(np.unique(o_code, return_index=True)[1])]])
-    position = {name: i for i, name in enumerate(order_names)}
-    rank = np.full(len(order_names), -1, dtype=np.int64)
-    for i, name in enumerate(names):
-        rank[position[name]] = i
-    o_rank = rank[o_code]
-
-    # Runs: order-major, seeds by first appearance within the order.
-    run_key = o_rank * len(unit_values) + u_code
-    run_keys, run_first = np.unique(run_key, return_index=True)
-    run_sequence = np.lexsort((run_first, run_keys // len(unit_values)))
-    run_keys = run_keys[run_sequence]
-    run_of_row = np.searchsorted(run_keys, run_key, sorter=np.argsort(run_keys))
-    run_of_row = np.argsort(run_keys)[run_of_row]
-    languages, language_first = np.unique(l_code, return_index=True)
-    languages = languages[np.argsort(language_first, kind="stable")]
-    slot = np.full(len(language_names), -1, dtype=np.int64)
-    slot[languages] = np.arange(languages.size)
-    column = slot[l_code]
-    R, L = run_keys.size, languages.size
-    cell = run_of_row * L + column
-    seen = np.bincount(cell, minlength=R * L)
-    if (seen > 1).any():
-        twice = members[np.flatnonzero(seen[cell] > 1)[0]]
-        raise DesignError(
-            f"two scores for order '{order_names[order_code[twice]]}' seed {unit_values[unit_code[twice]]} "
-            f"language '{language_names[language_code[twice]]}'{where} - "
-            "analyse one method/experiment at a time (filter the scores first)"
-        )
-    values = np.full(R * L, np.nan)
-    values[cell] = value[members]
-    values = values.reshape(R, L)
-    codes = [str(c) for c in language_names[languages]]
-    notes: list[str] = []
-    complete = ~np.isnan(values).any(axis=0)
-    if not complete.all():
-        dropped = [code for code, ok in zip(codes, complete) if not ok]
-        text = f"languages {dropped} are missing for some runs{where} and are left out"
-        notes.append(text)
-        warnings.warn(text, stacklevel=4)
-        codes = [code for code, ok in zip(codes, complete) if ok]
-        values = values[:, complete]
-    if not codes:
-        raise DesignError(f"no language is scored in every run{where} - nothing to compare")
-    family_names = list(dict.fromkeys(family_of[code] for code in codes))
-    columns: list[str | None] = list(family_names)
-    if overall:
-        columns.append(None)
-    matrix = np.zeros((len(codes), len(columns)))
-    for j, name in enumerate(columns):
-        member = np.array([name is None or family_of[code] == name for code in codes])
-        matrix[member, j] = 1.0 / member.sum()
-    run_ids = None
-    if run_values is not None:
-        run_ids = np.empty(R, dtype=object)
-        run_ids[run_of_row] = run_values[members]
-    return _Group(
-        task=task_name or None,
-        metric=metric_name or None,
-        orders=tuple(names),
-        run_order=run_keys // len(unit_values),
-        run_seed=unit_values[run_keys % len(unit_values)],
-        run_id=run_ids,
-        languages=tuple(codes),
-        families=tuple(columns),
-        family_matrix=matrix,
-        family_sizes=(matrix > 0).sum(axis=0),
-        values=values,
-        notes=notes,
-    )
-
-
-def _pairs(n_orders: int) -> list[tuple[int, int]]:
-    """Every pair (later, earlier) of order indices: the contrast is later - earlier."""
-    return [(j, i) for i in range(n_orders) for j in range(i + 1, n_orders)]
-
-
-def _term(orders: Sequence[str], pair: tuple[int, int]) -> str:
-    return f"{orders[pair[0]]} vs {orders[pair[1]]}"
-
-
-def _check_options(confidence: float, alternative: str) -> None:
-    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0.0 < confidence < 1.0:
-        raise InputError(f"confidence must be in (0, 1), not {confidence!r}", fix="pass confidence=0.95")
-    if alternative not in _ALTERNATIVES:
-        raise InputError(
-            f"alternative must be one of {_ALTERNATIVES}, not {alternative!r}", fix="pass alternative='two-sided'"
-        )
-
-
-def _positive_int(value, what: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise InputError(f"{what} must be an integer >= {minimum}, not {value!r}", fix=f"pass {what}=1000")
-    return int(value)
-
-
-# --- per-example outcomes ----------------------------------------------------------
-
-
-@dataclass
-class _Outcomes:
-    """Per-language run x example outcomes of one group, ready for matrix products."""
-
-    kind: str  # "correct", "value" or "f1"
-    arrays: list[np.ndarray]  # per language (N_l, R) or (N_l, 3R) for f1 (tp | fp | fn)
-    scale: float  # multiply the metric by this to reach the scores' units
-    observed: np.ndarray  # (R, L) the metric on all examples, in the scores' units
-    n_examples: list[int]
-
-
-_KINDS = {"correct": ("correct",), "value": ("value",), "f1": ("tp", "fp", "fn")}
-
-
-@dataclass
-class _Predictions:
-    """Predictions factorised once for all groups."""
-
-    task: np.ndarray  # codes
-    by_task: np.ndarray  # row numbers sorted by task code
-    task_bounds: np.ndarray  # rows of task code t: by_task[task_bounds[t]:task_bounds[t + 1]]
-    tasks: dict
-    run: np.ndarray
-    runs: dict
-    language: np.ndarray
-    languages: dict
-    example: np.ndarray
-    n_example_ids: int
-    columns: dict  # outcome column -> float array
-    has_task: bool
-
-
-def _read_predictions(
-    predictions: pd.DataFrame, *, run: str, task: str | None, language: str, example: str
-) -> _Predictions:
-    _require_columns(predictions, {"run": run, "language": language, "example": example}, "predictions")
-    kinds = [k for k, cols in _KINDS.items() if all(c in predictions.columns for c in cols)]
-    if not kinds:
-        raise InputError(
-            "predictions have none of the outcome columns 'correct', 'value' or 'tp, fp, fn'",
-            fix="add one of them, or leave predictions out to resample seeds only",
-        )
-
-    def codes(column: str) -> tuple[np.ndarray, dict]:
-        values, uniques = pd.factorize(predictions[column], use_na_sentinel=True)
-        return values.astype(np.int32), {str(u): i for i, u in enumerate(uniques)}  # int32: half the memory
-
-    has_task = task is not None and task in predictions.columns
-    task_codes, tasks = codes(task) if has_task else (np.zeros(len(predictions), dtype=np.int32), {"": 0})
-    run_codes, runs = codes(run)
-    language_codes, languages = codes(language)
-    example_codes, example_uniques = pd.factorize(predictions[example], use_na_sentinel=True)
-    example_codes = example_codes.astype(np.int32)
-    columns = {}
-    for kind in kinds:
-        for name in _KINDS[kind]:
-            values = pd.to_numeric(predictions[name], errors="coerce").to_numpy(dtype=float)
-            columns[name] = values
-    # Rows grouped by task, so that each task x metric reads only its own rows.
-    by_task = np.argsort(task_codes, kind="stable").astype(np.int32 if len(task_codes) < 2**31 else np.int64)
-    task_bounds = np.searchsorted(task_codes[by_task], np.arange(len(tasks) + 1))
-    return _Predictions(
-        task=task_codes,
-        by_task=by_task,
-        task_bounds=task_bounds,
-        tasks=tasks,
-        run=run_codes,
-        runs=runs,
-        language=language_codes,
-        languages=languages,
-        example=example_codes,
-        n_example_ids=len(example_uniques),
-        columns=columns,
-        has_task=has_task,
-    )
-
-
-def _outcomes(group: _Group, data: _Predictions, outcome: str | None) -> tuple[_Outcomes | None, str]:
-    """The group's per-example outcomes, or None and the reason."""
-    if group.run_id is None:
-        return None, "the scores name no run_id to join the predictions on"
-    task_code = data.tasks.get(group.task or "", None) if data.has_task else 0
-    if task_code is None:
-        return None, f"no predictions for task '{group.task}'"
-    R, L = group.values.shape
-    run_lookup = np.full(len(data.runs) + 1, -1, dtype=np.int64)
-    for r, rid in enumerate(group.run_id):
-        code = data.runs.get(str(rid))
-        if code is not None:
-            run_lookup[code] = r
-    language_lookup = np.full(len(data.languages) + 1, -1, dtype=np.int64)
-    for l, code in enumerate(group.languages):
-        c = data.languages.get(code)
-        if c is not None:
-            language_lookup[c] = l
-    candidates = data.by_task[data.task_bounds[task_code] : data.task_bounds[task_code + 1]]
-    r_all = run_lookup[data.run[candidates]]  # code -1 (missing) maps to the last entry, -1
-    l_all = language_lookup[data.language[candidates]]
-    keep = (r_all >= 0) & (l_all >= 0) & (data.example[candidates] >= 0)
-    rows = candidates[keep]
-    if rows.size == 0:
-        return None, "no predictions match these runs and languages"
-    key = l_all[keep] * data.n_example_ids + data.example[rows]
-    r = r_all[keep]
-    del candidates, r_all, l_all, keep  # the predictions can be large: free what is done with
-    cells, position = np.unique(key, return_inverse=True)  # one cell per language x example
-    del key
-    cell_language = cells // data.n_example_ids
-    slot = position * R + r
-    del position, r
-    seen = np.bincount(slot, minlength=cells.size * R)
-    if (seen > 1).any():
-        raise InputError(
-            "predictions repeat a run x language x example",
-            fix="keep one row per run, task, language and example_id",
-        )
-    full = (seen.reshape(cells.size, R) == 1).all(axis=1)
-    counts = np.bincount(cell_language[full], minlength=L)
-    if (counts == 0).any():
-        lacking = [group.languages[l] for l in np.flatnonzero(counts == 0)]
-        return None, f"languages {lacking} have no example with an outcome for every run"
-    notes = []
-    if not full.all():
-        notes.append(f"{int((~full).sum())} examples lack an outcome for some run and are left out")
-
-    kinds = [outcome] if outcome is not None else [k for k in _KINDS if all(c in data.columns for c in _KINDS[k])]
-    misfit = []
-    for kind in kinds:
-        if not all(c in data.columns for c in _KINDS[kind]):
-            raise InputError(
-                f"predictions have no {' / '.join(_KINDS[kind])} column for outcome='{kind}'",
-                fix="name an outcome they have",
-            )
-        dense = []
-        for name in _KINDS[kind]:
-            values = np.full(cells.size * R, np.nan)
-            values[slot] = data.columns[name][rows]
-            dense.append(values.reshape(cells.size, R)[full])
-        if any(np.isnan(d).any() for d in dense):
-            misfit.append(f"{kind}: missing or non-numeric outcomes")
-            continue
-        language_of = cell_language[full]
-        order_ = np.argsort(language_of, kind="stable")
-        bounds = np.searchsorted(language_of[order_], np.arange(L + 1))
-        arrays, metric = [], np.empty((R, L))
-        for l in range(L):
-            block = [d[order_[bounds[l] : bounds[l + 1]]] for d in dense]  # (N_l, R) each
-            if kind == "f1":
-                tp, fp, fn = (b.sum(axis=0) for b in block)
-                metric[:, l] = _f1(tp, fp, fn)
-                arrays.append(np.ascontiguousarray(np.concatenate(block, axis=1), dtype=np.float32))
-            else:
-                metric[:, l] = block[0].mean(axis=0)
-                exact = kind == "correct" or np.array_equal(block[0], np.round(block[0]))
-                arrays.append(np.ascontiguousarray(block[0], dtype=np.float32 if exact else np.float64))
-        scale, gap = _scale(metric, group.values)
-        if gap <= _MATCH_TOLERANCE * scale or outcome is not None:
-            if gap > _MATCH_TOLERANCE * scale:
-                warnings.warn(
-                    f"outcome='{kind}' reproduces the scores only to {gap:.3g}; the bootstrap uses the outcomes",
-                    stacklevel=4,
-                )
-            group.notes.extend(notes)
-            for text in notes:
-                warnings.warn(text, stacklevel=4)
-            return _Outcomes(
-                kind=kind,
-                arrays=arrays,
-                scale=scale,
-                observed=metric * scale,
-                n_examples=[int(a.shape[0]) for a in arrays],
-            ), ""
-        misfit.append(f"{kind} differs from the scores by up to {gap:.3g}")
-    return None, "the predictions do not reproduce the scores (" + "; ".join(misfit) + ")"
-
-
-def _f1(tp, fp, fn):
-    denominator = 2.0 * tp + fp + fn
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denominator > 0, 2.0 * tp / np.where(denominator > 0, denominator, 1.0), 0.0)
-
-
-def _scale(metric: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
-    """The factor (1 or 100) that maps the outcomes' metric onto the scores, and the worst gap."""
-    best = (1.0, math.inf)
-    for factor in (1.0, 100.0):
-        gap = float(np.max(np.abs(metric * factor - scores)))
-        if gap < best[1]:
-            best = (factor, gap)
-    return best
 
 
 # --- the resampling engine ---------------------------------------------------------
@@ -779,7 +265,7 @@ def _levels(confidence: float, alternative: str) -> tuple[float, float]:
     return math.nan, 1.0 - alpha
 
 
-def _percentile_interval(boot: np.ndarray, estimate: np.ndarray, confidence, alternative, nulls):
+def _percentile_interval(boot: np.ndarray, confidence, alternative, nulls):
     """Percentile CI, and the p-value of the null (where given) by inverting it."""
     lo_level, hi_level = _levels(confidence, alternative)
     boot_sorted = np.sort(boot, axis=0)
@@ -957,6 +443,9 @@ def paired_bootstrap(
         - ``p_adjusted``: NaN (adjusted over a stated family by the caller).
         - ``n``: seeds behind the row.
         - ``method``: what was resampled, B, the interval type and warnings.
+        - ``variant``: the interval type, ``"percentile"`` or ``"BCa"``; ``interval``
+          (``"percentile bootstrap"``, ``"BCa bootstrap"``) and ``confidence`` on rows
+          whose interval could be computed. Other columns empty.
 
     Warns
     -----
@@ -1071,11 +560,6 @@ def _resolve_pairing(group: _Group, paired: bool | None) -> tuple[_Group, bool]:
     return reduced, True
 
 
-def _where(group: _Group) -> str:
-    text = " ".join(x for x in (group.task, group.metric) if x)
-    return f" ({text})" if text else ""
-
-
 def _bootstrap_group(group, data, outcome, paired, n_boot, confidence, intervals, alternative, wanted, rng):
     group, paired = _resolve_pairing(group, paired)
     O = len(group.orders)
@@ -1090,7 +574,6 @@ def _bootstrap_group(group, data, outcome, paired, n_boot, confidence, intervals
     mean0, sd0 = _order_stats(np.ones((1, len(group.run_order))), seed_level[None], starts, group.run_order)
     estimate = _derive(mean0, sd0, pairs, wanted)[0]
     layout = _layout(group.orders, group.families, pairs, wanted)
-    nulls = np.array([0.0 if t == "contrast" else 1.0 if t == "sd_ratio" else np.nan for t, _, _ in layout])
 
     few = ""
     if n_seeds <= FEW_SEEDS:
@@ -1102,18 +585,6 @@ def _bootstrap_group(group, data, outcome, paired, n_boot, confidence, intervals
             ),
             stacklevel=3,
         )
-    if outcomes is None:
-        scheme = f"paired bootstrap over {n_seeds} seeds" if paired else "bootstrap over each order's seeds (unpaired)"
-        scheme += "; scores only, examples not resampled"
-    else:
-        sizes = sorted(set(outcomes.n_examples))
-        per = f"{sizes[0]}" if len(sizes) == 1 else f"{sizes[0]}-{sizes[-1]}"
-        scheme = (
-            f"paired hierarchical bootstrap: {n_seeds} seeds" + (" (paired across orders)" if paired else " (unpaired)")
-            + f" x examples within language ({per} per language, {outcomes.kind})"
-        )  # fmt: skip
-    scheme += f", B={n_boot}"
-
     if n_seeds < 2:
         warnings.warn(f"one seed{_where(group)}: seed variation cannot be estimated; no intervals", stacklevel=3)
         keep = [k for k, (t, _, _) in enumerate(layout) if t in ("bootstrap_mean", "contrast")]
@@ -1124,52 +595,28 @@ def _bootstrap_group(group, data, outcome, paired, n_boot, confidence, intervals
 
     mean_b, sd_b = _replicates(group, outcomes, paired, n_boot, rng)
     boot = _derive(mean_b, sd_b, pairs, wanted)
-    sided = np.array([t in ("contrast", "sd_ratio") for t, _, _ in layout])
     jack = []
     if "bca" in intervals:
         jack = [_derive(m, s, pairs, wanted) for m, s in _jackknife(group, seed_level, paired)]
-    results = {}
-    for kind in intervals:
-        lows, highs, ps = [], [], []
-        for side, mask in (("two-sided", ~sided), (alternative, sided)):
-            if not mask.any():
-                continue
-            columns = np.flatnonzero(mask)
-            if kind == "percentile":
-                low, high, p = _percentile_interval(
-                    boot[:, columns], estimate[columns], confidence, side, nulls[columns]
-                )
-            else:
-                acceleration = _acceleration([values[:, columns] for values in jack])
-                low, high, p = _bca_interval(
-                    boot[:, columns], estimate[columns], acceleration, confidence, side, nulls[columns]
-                )
-            lows.append((columns, low))
-            highs.append((columns, high))
-            ps.append((columns, p))
-        low = np.full(len(layout), np.nan)
-        high = np.full(len(layout), np.nan)
-        p = np.full(len(layout), np.nan)
-        for (c, x), (_, y), (_, z) in zip(lows, highs, ps):
-            low[c], high[c], p[c] = x, y, z
-        results[kind] = (low, high, p)
-
-    label = {"percentile": "percentile", "bca": "BCa (acceleration from the jackknife over seeds)"}
-    rows = []
-    failed = []
+    sided = np.array([t in ("contrast", "sd_ratio") for t, _, _ in layout])
+    nulls = np.array([0.0 if t == "contrast" else 1.0 if t == "sd_ratio" else np.nan for t, _, _ in layout])
+    results = {kind: _interval(kind, boot, estimate, jack, sided, nulls, confidence, alternative) for kind in intervals}
+    scheme = _scheme(outcomes, n_seeds, paired, n_boot)
+    rows, failed = [], []
     for k, cell in enumerate(layout):
         if cell[0] in ("sd", "sd_ratio") and np.isnan(estimate[k]):
             continue
         for kind in intervals:
             low, high, p = (x[k] for x in results[kind])
-            side = alternative if sided[k] else "two-sided"
-            text = f"{scheme}; {label[kind]} {confidence * 100:g}% CI" + ("" if side == "two-sided" else f" ({side})")
-            if sided[k]:
-                text += "; p by inverting the interval"
+            text = _interval_text(scheme, kind, confidence, alternative if sided[k] else None)
             if np.isnan(low) or np.isnan(high):
                 failed.append(f"{cell[0]} {cell[1]}")
                 text += "; interval not computable (degenerate bootstrap distribution)"
-            rows.append(_row(cell, group, estimate[k], low, high, p, n_seeds, text + few))
+            row = _row(cell, group, estimate[k], low, high, p, n_seeds, text + few)
+            row["variant"] = _VARIANTS[kind]
+            if not (np.isnan(low) or np.isnan(high)):
+                row.update(interval=_INTERVAL_NAMES[kind], confidence=confidence)
+            rows.append(row)
     if failed:
         warnings.warn(
             f"{len(failed)} intervals could not be computed{_where(group)} (e.g. {failed[0]}): "
@@ -1177,6 +624,51 @@ def _bootstrap_group(group, data, outcome, paired, n_boot, confidence, intervals
             stacklevel=3,
         )
     return rows
+
+
+def _interval(kind, boot, estimate, jack, sided, nulls, confidence, alternative):
+    """One interval type for every column of ``boot`` (B, Q): low, high and p, each (Q,).
+
+    Sided columns (contrasts, SD ratios) take ``alternative`` and a p-value against
+    their null; the others are two-sided descriptions.
+    """
+    Q = boot.shape[1]
+    low, high, p = np.full(Q, np.nan), np.full(Q, np.nan), np.full(Q, np.nan)
+    for side, mask in (("two-sided", ~sided), (alternative, sided)):
+        if not mask.any():
+            continue
+        columns = np.flatnonzero(mask)
+        if kind == "percentile":
+            out = _percentile_interval(boot[:, columns], confidence, side, nulls[columns])
+        else:
+            acceleration = _acceleration([values[:, columns] for values in jack])
+            out = _bca_interval(boot[:, columns], estimate[columns], acceleration, confidence, side, nulls[columns])
+        low[columns], high[columns], p[columns] = out
+    return low, high, p
+
+
+def _scheme(outcomes: _Outcomes | None, n_seeds: int, paired: bool, n_boot: int) -> str:
+    """What was resampled, for the rows' ``method``."""
+    if outcomes is None:
+        scheme = f"paired bootstrap over {n_seeds} seeds" if paired else "bootstrap over each order's seeds (unpaired)"
+        scheme += "; scores only, examples not resampled"
+    else:
+        sizes = sorted(set(outcomes.n_examples))
+        per = f"{sizes[0]}" if len(sizes) == 1 else f"{sizes[0]}-{sizes[-1]}"
+        scheme = (
+            f"paired hierarchical bootstrap: {n_seeds} seeds" + (" (paired across orders)" if paired else " (unpaired)")
+            + f" x examples within language ({per} per language, {outcomes.kind})"
+        )  # fmt: skip
+    return scheme + f", B={n_boot}"
+
+
+def _interval_text(scheme: str, kind: str, confidence: float, side: str | None) -> str:
+    """The ``method`` of one row: the scheme, the interval and, for a test (``side``), how p was found."""
+    label = {"percentile": "percentile", "bca": "BCa (acceleration from the jackknife over seeds)"}[kind]
+    text = f"{scheme}; {label} CI"  # its level is the row's ``confidence``
+    if side is None:
+        return text
+    return text + ("" if side == "two-sided" else f" ({side})") + "; p by inverting the interval"
 
 
 def _row(cell, group: _Group, estimate, low, high, p, n, method):

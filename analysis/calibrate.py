@@ -5,7 +5,7 @@
 deviation is shared by all its languages) over a grid of designs -- seeds per order,
 number of orders, few or many language families -- and passes every data set through
 the function that ``seqrob analyze significance`` uses for one task x metric
-(``seqrob.analysis.significance._tests``: the mixed model's tests and contrasts, the
+(``seqrob.analysis.procedures.run_tests``: the mixed model's tests and contrasts, the
 paired bootstrap, the few-seed sign-flip and t procedures, the variance tests and
 ASO). Per design and test it reports
 
@@ -131,22 +131,19 @@ def noise_options(noise: str, family_names: Sequence[str], orders: Sequence[str]
 # --- what each test row is, for the table --------------------------------------------------
 
 
-def _kind(test: str, term: str, method: str) -> str | None:
+def _kind(test: str, term: str, variant: str | None) -> str | None:
     """The calibration table's name for a result row (None: not calibrated here)."""
     if test in ("lrt_order", "lrt_order_family", "contrast", "order_anova", "order_family_anova", "mixed_contrast",
                 "signflip_contrast", "aso"):
         return test
     if test == "bootstrap_contrast":
-        return "bootstrap_contrast (BCa)" if "BCa" in method else "bootstrap_contrast (percentile)"
+        return f"bootstrap_contrast ({variant})"
     if test == "variance":
         return "variance (permutation)"
     if test == "pitman_morgan":
         return "pitman_morgan"
-    if test == "levene":
-        if method.startswith("Brown-Forsythe"):
-            return "levene (Brown-Forsythe)"
-        if method.startswith("Levene"):
-            return "levene (Levene)"
+    if test == "levene" and variant in ("Brown-Forsythe", "Levene"):
+        return f"levene ({variant})"
     if test == "run_variance_lrt":
         return "run_variance_lrt (REML)"
     return None
@@ -180,15 +177,17 @@ def _rows(data: pd.DataFrame, *, alpha: float, n_boot: int, aso_boot: int, seed:
     exactly when its test does not reject, so its coverage of 1 is read from the p-value)
     and draws 999 relabellings per variance test.
     """
-    from seqrob.analysis.significance import _adjust, _order_list, _tests
+    from seqrob.analysis.design import order_list
+    from seqrob.analysis.multiplicity import adjust
+    from seqrob.analysis.procedures import run_tests
 
-    orders = _order_list(data, baseline)
-    frames, _ = _tests(data, None, orders=orders, baseline=baseline, alpha=alpha, n_boot=n_boot, seed=seed,
+    orders = order_list(data, baseline)
+    frames = run_tests(data, None, orders=orders, alpha=alpha, n_boot=n_boot, seed=seed,
                        min_seeds=int(data.groupby("order")["seed"].nunique().min()), aso_boot=aso_boot,
                        include=include, n_permutations=999, permutation_intervals=False,
-                       variance_boot="bootstrap" in include)  # fmt: skip
+                       variance_boot="bootstrap" in include).frames  # fmt: skip
     rows = pd.concat([f for f in frames if len(f)], ignore_index=True)
-    return _adjust(rows, correction="holm", label="")
+    return adjust(rows, correction="holm")
 
 
 def _truth_lookup(sim) -> dict:
@@ -219,7 +218,7 @@ def _null_measures(rows: pd.DataFrame, alpha: float) -> dict[tuple[str, str], fl
     Holm family whether any of its adjusted p-values rejects (``family_wise``)."""
     out: dict[tuple[str, str], list] = {}
     for row in rows.itertuples():
-        kind = _kind(row.test, row.term, row.method or "")
+        kind = _kind(row.test, row.term, row.variant)
         if kind is None:
             continue
         if kind == "aso":
@@ -245,7 +244,7 @@ def _null_measures(rows: pd.DataFrame, alpha: float) -> dict[tuple[str, str], fl
 def _coverage_measures(rows: pd.DataFrame, truth: dict) -> dict[tuple[str, str], float]:
     out: dict[tuple[str, str], list] = {}
     for row in rows.itertuples():
-        kind = _kind(row.test, row.term, row.method or "")
+        kind = _kind(row.test, row.term, row.variant)
         if kind not in ("contrast", "mixed_contrast", "signflip_contrast") and not str(kind).startswith(
             "bootstrap_contrast"
         ):
@@ -297,7 +296,7 @@ def _for_reference(test: str) -> bool:
 
 def _status(test: str, measure: str, estimate: float, se: float, seeds: int, alpha: float,
             orders: int = 4, paired: bool = True) -> tuple[str, str]:  # fmt: skip
-    from seqrob.analysis.significance import FEW_SEEDS
+    from seqrob.analysis.design import FEW_SEEDS
 
     low, high = TARGETS.get(measure, (math.nan, math.nan))
     if test == "aso":
@@ -390,7 +389,7 @@ def calibrate(
         Bootstrap replicates per data set (default 2000; ``fast`` 1000). The expanded
         bootstrap intervals use tail quantiles near 1%, so fewer are not recommended.
     procedures
-        Which of ``seqrob.analysis.significance.PROCEDURES`` to run: ``"verdicts"``
+        Which of ``seqrob.analysis.procedures.PROCEDURES`` to run: ``"verdicts"``
         (contrast, order_anova, order_family_anova), ``"mixed"`` (lrt_order,
         lrt_order_family, mixed_contrast, the run-variance LRT), ``"bootstrap"``,
         ``"few_seeds"`` (sign-flip, at 5 seeds or fewer), ``"variance"`` (permutation
@@ -463,7 +462,7 @@ def calibrate(
     for name in noises:
         if name not in NOISES:
             raise InputError(f"unknown noise '{name}'", fix=f"use some of {', '.join(NOISES)}")
-    from seqrob.analysis.significance import PROCEDURES
+    from seqrob.analysis.procedures import PROCEDURES
 
     include = None if procedures is None else tuple(procedures)
     if include is not None:
@@ -735,9 +734,9 @@ def calibrate_data(
             continue
         started = time.perf_counter()
         results = _map_chunks(data, n, alpha, seed, workers, backend)
-        from seqrob.analysis.significance import _paired
+        from seqrob.analysis.design import paired
 
-        design = _Design(seeds, orders, "data", "model", _paired(data, sorted(set(data["order"]))))
+        design = _Design(seeds, orders, "data", "model", paired(data, sorted(set(data["order"]))))
         for row in _summarise(design, results, alpha, time.perf_counter() - started):
             row = {k: v for k, v in row.items() if k not in ("seeds", "orders", "families", "noise")}
             rows.append({**base, **row, "relabellings": count})
@@ -818,10 +817,9 @@ def calibrate_warehouse(
     """
     from seqrob import __version__
     from seqrob.analysis.results import records, result_frame
-    from seqrob.analysis.significance import _load
-    from seqrob.warehouse.analyses import store_analysis
+    from seqrob.analysis.significance import load
 
-    scores, _ = _load(warehouse, task=None, metric=None, experiment=experiment, method=None)
+    scores, _, _ = load(warehouse, task=None, metric=None, experiment=experiment, method=None)
     table = calibrate_data(scores, n=n, alpha=alpha, seed=seed, workers=workers, backend=backend, progress=progress)
     if not store:
         return table, None
@@ -834,10 +832,8 @@ def calibrate_warehouse(
     )  # fmt: skip
     parameters = {"experiment": experiment, "n": n, "alpha": alpha, "seed": seed}
     rows = records(table)
-    with warehouse.transaction() as con:
-        analysis_id = store_analysis(con, kind=DATA_KIND, parameters=parameters, results=results,
-                                     design={}, model={"calibration": rows}, warnings=[],
-                                     seqrob_version=__version__)  # fmt: skip
+    analysis_id = warehouse.store_analysis(kind=DATA_KIND, parameters=parameters, results=results, design={},
+                                           model={"calibration": rows}, warnings=[], seqrob_version=__version__)  # fmt: skip
     return table, analysis_id
 
 

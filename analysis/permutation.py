@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from seqrob.analysis.bootstrap import (
+from seqrob.analysis.layout import (
     FEW_SEEDS,
     FewSeedsWarning,
     _check_options,

@@ -22,35 +22,35 @@ Every statistics function returns a DataFrame with exactly :data:`COLUMNS`:
 ``n``
     The number of independent units behind the row (seeds, runs), not of scores.
 ``method``
-    How: the model or resampling scheme, the interval type, the correction and its family.
+    How, for a reader: the model or resampling scheme and what it assumes. No code reads
+    it back: every fact code needs is one of the columns below.
+``interval``
+    What produced ``ci_low, ci_high`` (:data:`INTERVALS`), e.g. ``"paired t over seeds"``,
+    ``"BCa bootstrap"``, ``"permutation test inversion"``; empty when there is no interval.
+``confidence``
+    The interval's level (``0.95`` for a 95% interval).
+``variant``
+    Which version of the test, where there are several (``"paired"``, ``"Welch"``,
+    ``"Brown-Forsythe"``, ``"Levene"``, ``"percentile"``, ``"BCa"``, ...).
+``correction``, ``correction_family``, ``n_corrected``
+    How ``p_adjusted`` was made: the method (``"holm"`` or ``"bh"``), the family of tests
+    corrected together (its tests' names, e.g. ``"contrast"``) and how many p-values it
+    holds (pingouin's ``p-corr`` / ``p-adjust`` style).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["COLUMNS", "records", "result_frame"]
+from seqrob.warehouse.schema import RESULT_COLUMNS
 
-COLUMNS = (
-    "test",
-    "term",
-    "task",
-    "metric",
-    "family",
-    "estimate",
-    "ci_low",
-    "ci_high",
-    "statistic",
-    "df",
-    "p_value",
-    "p_adjusted",
-    "n",
-    "method",
-)
-_TEXT = ("test", "term", "task", "metric", "family", "method")
+__all__ = ["COLUMNS", "records", "result_frame", "typed_frame"]
+
+COLUMNS = RESULT_COLUMNS
+_TEXT = ("test", "term", "task", "metric", "family", "method", "interval", "variant", "correction", "correction_family")
 
 
 def result_frame(rows: Iterable[Mapping[str, object]] | pd.DataFrame = ()) -> pd.DataFrame:
@@ -63,12 +63,19 @@ def result_frame(rows: Iterable[Mapping[str, object]] | pd.DataFrame = ()) -> pd
     extra = [c for c in frame.columns if c not in COLUMNS]
     if extra:
         raise ValueError(f"result columns outside seqrob's vocabulary: {extra}")
-    for name in COLUMNS:
+    return typed_frame(frame, COLUMNS, text=_TEXT)
+
+
+def typed_frame(frame: pd.DataFrame, columns: Sequence[str], *, text: Sequence[str]) -> pd.DataFrame:
+    """``frame`` with exactly ``columns`` in order: ``text`` ones as objects (None when
+    empty), the others as floats (NaN when empty); missing columns are added empty."""
+    frame = frame.copy()
+    for name in columns:
         if name not in frame.columns:
-            frame[name] = None if name in _TEXT else np.nan
-    frame = frame[list(COLUMNS)]
-    for name in COLUMNS:
-        if name in _TEXT:
+            frame[name] = None if name in text else np.nan
+    frame = frame[list(columns)]
+    for name in columns:
+        if name in text:
             frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
         else:
             frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)

@@ -32,13 +32,15 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
-from seqrob.analysis.bootstrap import FEW_SEEDS, _groups, _pairs, _term, _where, paired_bootstrap
+from seqrob.analysis.bootstrap import paired_bootstrap
+from seqrob.analysis.layout import FEW_SEEDS, _groups, _pairs, _term, _where
 from seqrob.analysis.results import result_frame
 from seqrob.warehouse.errors import InputError
 
 __all__ = ["paired_variance_test", "sd_ratio_interval", "variance_tests"]
 
 _CENTERS = {"median": "Brown-Forsythe (Levene, median-centred)", "mean": "Levene (mean-centred)"}
+_VARIANTS = {"median": "Brown-Forsythe", "mean": "Levene"}  # the rows' ``variant``
 _PAIRED = "paired test of equal variances (Pitman-Morgan"
 
 
@@ -192,10 +194,13 @@ def permutation_variance_test(
     Returns
     -------
     dict or None
-        ``statistic`` (log of the largest over the smallest variance), ``p_value``,
-        ``permutations`` (their number), ``exact``, ``smallest_p`` (the smallest p the
-        design can give), and, with k = 2, ``interval``: a function of ``confidence``
-        giving the CI of ``sd_0 / sd_1`` by inverting the test. None with fewer than 3
+        ``statistic`` (log of the largest over the smallest mean absolute deviation),
+        ``p_value``, ``permutations`` (their number), ``exact``, ``smallest_p`` (the
+        smallest p the design can give), ``scale_ratio`` (the estimate the test centres
+        on: with k = 2 the ratio of order 0's mean absolute deviation to order 1's, else
+        the largest over the smallest), and, with k = 2, ``interval``: a function of
+        ``confidence`` giving the CI of the scale ratio ``sigma_0 / sigma_1`` by inverting
+        the test; it always holds ``scale_ratio``. None with fewer than 3
         values in an order.
 
     Notes
@@ -273,8 +278,10 @@ def permutation_variance_test(
         return None
     total = len(labels) if paired else n_resamples + 1
     out = {"statistic": float(observed), "p_value": p_of(parts), "permutations": int(total), "exact": bool(exact),
-           "smallest_p": (2.0 if paired and k == 2 else 1.0) / total if exact else 1.0 / total}
+           "smallest_p": (2.0 if paired and k == 2 else 1.0) / total if exact else 1.0 / total,
+           "scale_ratio": float(np.exp(observed))}
     if k == 2:
+        out["scale_ratio"] = float(np.mean(parts[0]) / np.mean(parts[1]))
         out["interval"] = lambda confidence: _invert_ratio(parts, p_of, 1.0 - confidence)
     return out
 
@@ -294,10 +301,10 @@ def _within_seed_labels(k: int, n: int, n_resamples: int, rng) -> tuple[np.ndarr
 
 def _invert_ratio(parts: list[np.ndarray], p_of, alpha: float) -> tuple[float, float]:
     """The SD ratios rho (order 0 over order 1) the test of ``(x_0, rho x_1)`` does not reject."""
-    sd0, sd1 = float(np.std(parts[0], ddof=1)), float(np.std(parts[1], ddof=1))
-    if not (sd0 > 0 and sd1 > 0):
+    if not (np.mean(parts[0]) > 0 and np.mean(parts[1]) > 0):
         return math.nan, math.nan
-    centre = math.log(sd0 / sd1)  # at rho = sd_0 / sd_1 the variances are equal: p = 1
+    # At rho = mean |x_0| / mean |x_1| the statistic is 0: every relabelling reaches it, p = 1.
+    centre = math.log(float(np.mean(parts[0])) / float(np.mean(parts[1])))
     accepts = lambda shift: p_of([parts[0], parts[1] * math.exp(centre + shift)]) > alpha  # noqa: E731
 
     def edge(direction: float) -> float:
@@ -337,6 +344,7 @@ def variance_tests(
     bootstrap_confidence: float | None = None,
     n_permutations: int = 1999,
     permutation_intervals: bool = True,
+    bootstrap: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Tests of equal across-seed variance between orders, SDs and SD ratios with CIs.
 
@@ -358,7 +366,7 @@ def variance_tests(
     interval
         ``"bca"`` or ``"percentile"``: the SDs' bootstrap interval.
     seed
-        Seed of the bootstrap RNG.
+        Seed of the bootstrap's and the permutation tests' RNGs.
     n_permutations
         Random relabellings of the ``variance`` rows' permutation tests (paired designs
         are enumerated exactly when there are at most 8,192 relabellings).
@@ -368,6 +376,13 @@ def variance_tests(
     bootstrap_confidence
         Level of the SDs' bootstrap quantiles (default ``confidence``; seqrob's
         analysis passes the expanded level of :func:`~seqrob.analysis.significance.expanded_confidence`).
+    bootstrap
+        A :func:`~seqrob.analysis.bootstrap.paired_bootstrap` table of the same scores
+        whose statistics include ``"sd"``, when one has been run: the SDs' intervals are
+        read from its ``sd`` rows of type ``interval`` (its ``variant`` column) instead
+        of resampling again, and ``n_boot`` and ``bootstrap_confidence`` are not used.
+        The SD replicates come from the same resamples as the means', so one bootstrap
+        serves both (its other rows are ignored here).
 
     Returns
     -------
@@ -426,25 +441,48 @@ def variance_tests(
         scores, dv=dv, order=order, unit=unit, language=language, family=family,
         task=task, metric=metric, run=None, orders=orders, overall=overall,
     )  # fmt: skip
-    intervals = {}
-    if n_boot > 0:
+    if bootstrap is None and n_boot > 0:
         with warnings.catch_warnings():
             # paired_bootstrap repeats the few-seeds and pairing warnings given below.
             warnings.simplefilter("ignore")
-            boot = paired_bootstrap(
+            bootstrap = paired_bootstrap(
                 scores, predictions, dv=dv, order=order, unit=unit, language=language, family=family,
                 task=task, metric=metric, run=run, example=example, orders=orders,
                 statistics=("sd",), overall=overall, n_boot=int(n_boot),
                 confidence=confidence if bootstrap_confidence is None else bootstrap_confidence,
                 interval=interval, seed=seed,
             )  # fmt: skip
-        for row in boot.itertuples(index=False):
-            intervals[(row.task, row.metric, row.family, row.test, row.term)] = (row.ci_low, row.ci_high, row.method)
+    intervals = {} if bootstrap is None else _sd_intervals(bootstrap, interval)
     rng = np.random.default_rng(seed)
     rows = []
     for group in groups:
         rows.extend(_group_rows(group, centers, intervals, confidence, n_permutations, rng, permutation_intervals))
     return result_frame(rows)
+
+
+def _sd_intervals(table: pd.DataFrame, interval: str) -> dict[tuple, dict]:
+    """The SD intervals of a paired_bootstrap table: (task, metric, family, order) -> the
+    ``sd`` row's fields an ``sd`` row of :func:`variance_tests` takes."""
+    if not isinstance(table, pd.DataFrame) or not {"test", "term", "ci_low", "ci_high"} <= set(table.columns):
+        raise InputError(
+            "bootstrap must be a paired_bootstrap table", fix="pass bootstrap=paired_bootstrap(scores, ...)"
+        )
+    rows = table[table["test"] == "sd"]
+    if "variant" in rows.columns and rows["variant"].notna().any():
+        rows = rows[rows["variant"] == {"bca": "BCa", "percentile": "percentile"}[interval]]
+    if rows.empty:
+        raise InputError(
+            f"bootstrap has no '{interval}' interval of an SD",
+            fix=f"run paired_bootstrap with 'sd' among its statistics and interval='{interval}' among its intervals",
+        )
+    out: dict[tuple, dict] = {}
+    for row in rows.to_dict(orient="records"):
+        key = (row["task"], row["metric"], row["family"], row["term"])
+        if key in out:
+            raise InputError("bootstrap has two SD intervals of one order and family", fix="pass one bootstrap's rows")
+        fields = {"ci_low": row["ci_low"], "ci_high": row["ci_high"], "method": row.get("method") or ""}
+        out[key] = fields | {name: row[name] for name in ("interval", "variant", "confidence") if name in row}
+    return out
 
 
 def _group_rows(group, centers, intervals, confidence, n_permutations, rng, invert=True) -> list[dict]:
@@ -466,20 +504,11 @@ def _group_rows(group, centers, intervals, confidence, n_permutations, rng, inve
         samples = {o: level[group.runs_of(o), f] for o in usable}
         sd = {o: float(np.std(samples[o], ddof=1)) for o in usable}
         for o in usable:
-            low, high, how = intervals.get((group.task, group.metric, fam, "sd", group.orders[o]), (np.nan, np.nan, ""))
-            rows.append(
-                {
-                    **base,
-                    "test": "sd",
-                    "term": group.orders[o],
-                    "family": fam,
-                    "estimate": sd[o],
-                    "ci_low": low,
-                    "ci_high": high,
-                    "n": int(sizes[o]),
-                    "method": "across-seed SD of seed-level scores (ddof 1)" + (f"; CI: {how}" if how else ""),
-                }  # fmt: skip
-            )
+            ci = dict(intervals.get((group.task, group.metric, fam, group.orders[o]), {}))
+            how = ci.pop("method", "")
+            rows.append({**base, "test": "sd", "term": group.orders[o], "family": fam, "estimate": sd[o],
+                         "ci_low": np.nan, "ci_high": np.nan, **ci, "n": int(sizes[o]),
+                         "method": "across-seed SD of seed-level scores (ddof 1)" + (f"; CI: {how}" if how else "")})  # fmt: skip
         if len(usable) < 2:
             continue
         spread = [sd[o] for o in usable]
@@ -541,12 +570,13 @@ def _permutation_row(group, orders: list[int], values: np.ndarray, *, what: str,
             "skew, outlier runs and seed effects when the orders' runs are exchangeable within a seed")  # fmt: skip
     if result["smallest_p"] > (1 - (confidence or 0.95)):
         text += f"; the smallest p this design can give is {result['smallest_p']:.3g}"
-    row.update(statistic=result["statistic"], p_value=result["p_value"])
+    row.update(statistic=result["statistic"], p_value=result["p_value"], estimate=result["scale_ratio"])
+    text += ("; estimate: the ratio of the orders' mean absolute deviations from their medians (the scale ratio the "
+             "test centres on: the SD ratio when the orders differ in scale only)")  # fmt: skip
     if confidence is not None and "interval" in result:
         low, high = result["interval"](confidence)
         row.update(ci_low=low, ci_high=high)
-        text += (f"; estimate: SD ratio (all seeds of each order); {confidence * 100:g}% CI: the scale ratios the "
-                 "permutation test does not reject (inverted; the SD ratio when the orders differ in scale only)")  # fmt: skip
+        text += "; CI: the scale ratios the permutation test does not reject (inverted)"
     row["method"] = text
     return row
 
@@ -594,7 +624,7 @@ def _levene_rows(group, base, fam, usable, samples, ratio, centers, few) -> list
     for c in centers:
         statistic, p = overall[c] = _levene(values, c)
         rows.append({**base, "test": "levene", "term": "order", "family": fam, "estimate": ratio,
-                     "statistic": statistic, "df": k - 1, "p_value": p, "n": N,
+                     "statistic": statistic, "df": k - 1, "p_value": p, "n": N, "variant": _VARIANTS[c],
                      "method": f"{_CENTERS[c]} over {k} orders, F({k - 1}, {N - k}); estimate: largest / smallest SD"
                      + caveat})  # fmt: skip
     for pair in _pairs(len(group.orders)):
@@ -607,7 +637,7 @@ def _levene_rows(group, base, fam, usable, samples, ratio, centers, few) -> list
             rows.append({**base, "test": "levene", "term": _term(group.orders, pair), "family": fam,
                          "estimate": _ratio(float(np.std(a, ddof=1)), float(np.std(b, ddof=1))),
                          "statistic": statistic, "df": 1, "p_value": p, "n": len(a) + len(b),
-                         "method": f"{_CENTERS[c]}, F(1, {len(a) + len(b) - 2}); estimate: SD ratio" + caveat})  # fmt: skip
+                         "variant": _VARIANTS[c], "method": f"{_CENTERS[c]}, F(1, {len(a) + len(b) - 2}); estimate: SD ratio" + caveat})  # fmt: skip
     return rows
 
 

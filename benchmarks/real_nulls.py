@@ -61,18 +61,20 @@ def null_rates(scores: pd.DataFrame, *, design: str, orders: int, n: int, mixed:
 
 def real_effect() -> pd.DataFrame:
     """The verdict rows of not_debiased vs standard_debiased (paired by seed), per family."""
-    from seqrob.analysis.significance import _adjust, _order_list, _tests
+    from seqrob.analysis.design import order_list
+    from seqrob.analysis.multiplicity import adjust
+    from seqrob.analysis.procedures import run_tests
 
     data = load_real("revisit_glue")
     data = data[data["order"].isin(["not_debiased", "standard_debiased"])]
     data = data[data["run_id"].isin(data.groupby("run_id")["language"].nunique().loc[lambda s: s == 4].index)]
-    orders = _order_list(data, "standard_debiased")
+    orders = order_list(data, "standard_debiased")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        frames, _ = _tests(data, None, orders=orders, baseline="standard_debiased", alpha=0.05, n_boot=1000, seed=0,
+        frames = run_tests(data, None, orders=orders, alpha=0.05, n_boot=1000, seed=0,
                            min_seeds=int(data.groupby("order")["seed"].nunique().min()),
-                           include=("verdicts", "variance"), variance_boot=False)  # fmt: skip
-    rows = _adjust(pd.concat(frames, ignore_index=True), correction="holm", label="")
+                           include=("verdicts", "variance"), variance_boot=False).frames  # fmt: skip
+    rows = adjust(pd.concat(frames, ignore_index=True), correction="holm")
     keep = rows["test"].isin(["contrast", "variance", "order_anova", "order_family_anova"]) & rows["p_value"].notna()
     return rows.loc[keep, ["test", "term", "family", "estimate", "ci_low", "ci_high", "p_value", "p_adjusted", "n"]]
 

@@ -25,7 +25,8 @@ import warnings
 import numpy as np
 
 from seqrob.analysis.aso import aso, aso_table
-from seqrob.analysis.bootstrap import _read_predictions, paired_bootstrap
+from seqrob.analysis.bootstrap import paired_bootstrap
+from seqrob.analysis.outcomes import _read_predictions
 from seqrob.analysis.permutation import _sign_flip, sign_flip_test
 from seqrob.warehouse.simulate import DEFAULT_FAMILIES, simulate
 

@@ -13,6 +13,8 @@ MODULES = [
     "seqrob.analysis.bootstrap",
     "seqrob.analysis.calibrate",
     "seqrob.analysis.mixed",
+    "seqrob.analysis.mixed_fit",
+    "seqrob.analysis.mixed_tests",
     "seqrob.analysis.permutation",
     "seqrob.analysis.power",
     "seqrob.analysis.results",
@@ -21,6 +23,8 @@ MODULES = [
     "seqrob.warehouse.datasets",
     "seqrob.warehouse.simulate",
     "seqrob.warehouse.store",
+    "seqrob",
+    "seqrob.api",
 ]
 
 

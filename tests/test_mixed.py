@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 
 from seqrob.analysis.mixed import fit_mixed, order_tests
+from seqrob.analysis.mixed_tests import _f_test, _order_coefficients, _run_means_f, _type2_rows
 from seqrob.analysis.results import COLUMNS
 from seqrob.warehouse.errors import DesignError, InputError
 from seqrob.warehouse.simulate import DEFAULT_FAMILIES, simulate
@@ -125,18 +126,30 @@ def test_order_tests_equal_lmertest(case):
     assert ("exact F on run means" in row["method"]) == complete
 
 
-def test_run_means_f_is_lmertest_type2_without_boundary_estimates():
-    # planted: no variance estimated at 0, so REML equals the ANOVA estimates and the exact
-    # run-means F is lmerTest's type II Satterthwaite F (F and df). null: the seed variance is
-    # estimated at 0, REML pools the seed stratum into the run stratum, and lmerTest's F and df
-    # grow (1.72 on 2 and 12 df against the exact 1.40 on 2 and 8; Kenward-Roger's df: 8).
-    planted = _lmertest("planted")
-    exact, lmertest = planted["run_means"]["order"], planted["satterthwaite"]["type2"]["order"]
-    assert exact["F"] == pytest.approx(lmertest["F"], rel=1e-6)
-    assert exact["ddf"] == pytest.approx(lmertest["ddf"], rel=1e-5)
-    null = _lmertest("null")
-    assert null["run_means"]["order"]["ddf"] == 8 == pytest.approx(null["kenward_roger"]["type2"]["order"]["ddf"])
-    assert null["satterthwaite"]["type2"]["order"]["ddf"] == pytest.approx(12, rel=1e-5)
+@pytest.mark.parametrize("name", ["null", "planted"])
+def test_order_f_tests_equal_lmertest_and_the_run_means_anova(name):
+    # seqrob's two F tests of the order main effect on the complete designs: the exact F on run
+    # means (reference: anova(lm(m ~ seed + order)) in lmertest_reference.R) and lmerTest's type II
+    # Satterthwaite F (anova(fit, type = 2)["order", ]). planted: no variance estimated at 0, so
+    # the two agree (F and df). null: the seed variance is estimated at 0, REML pools the seed
+    # stratum into the run stratum, and the Satterthwaite F and df grow (1.72 on 2 and 12 df
+    # against the exact 1.40 on 2 and 8, which are Kenward-Roger's df) -- why order_tests uses
+    # the exact F where the design is complete.
+    state = fit_mixed(_data(name))._state
+    main, interaction = _order_coefficients(state)
+    exact, satterthwaite = _run_means_f(state.prep), _f_test(state, _type2_rows(state, main, interaction))
+    ref = _lmertest(name)
+    for ours, theirs in ((exact, ref["run_means"]["order"]), (satterthwaite, ref["satterthwaite"]["type2"]["order"])):
+        assert ours["F"] == pytest.approx(theirs["F"], rel=1e-6)
+        assert ours["ndf"] == theirs["ndf"]
+        assert ours["ddf"] == pytest.approx(theirs["ddf"], rel=1e-5)
+        assert ours["p"] == pytest.approx(theirs["p"], rel=1e-5)
+    if name == "planted":
+        assert exact["F"] == pytest.approx(satterthwaite["F"], rel=1e-6)
+        assert exact["ddf"] == pytest.approx(satterthwaite["ddf"], rel=1e-5)
+    else:
+        assert exact["ddf"] == 8 == pytest.approx(ref["kenward_roger"]["type2"]["order"]["ddf"])
+        assert satterthwaite["ddf"] == pytest.approx(12, rel=1e-5)
 
 
 def test_run_variance_lrt_equals_lme4(case):
@@ -302,6 +315,30 @@ def test_order_tests_groups_by_task_and_metric():
     assert set(table["metric"]) == {"accuracy"}
     with pytest.raises(DesignError, match="one task and metric"):
         fit_mixed(sim.scores)
+
+
+def test_order_tests_of_a_given_fit_are_those_of_their_own_fit(case):
+    given = order_tests(case["data"], fit=case["reml"])
+    pd.testing.assert_frame_equal(given, case["tests"], check_exact=True)
+    assert given.attrs["warnings"] == case["tests"].attrs["warnings"]
+
+
+def test_order_tests_refuse_a_fit_of_other_scores_or_another_model():
+    data = _data("planted")
+    with pytest.raises(InputError, match="MixedFit"):
+        order_tests(data, fit="a fit")
+    with pytest.raises(InputError, match="ML fit"):
+        order_tests(data, fit=fit_mixed(data, method="ML"))
+    with pytest.raises(InputError, match="REML fit of .*dummy"):
+        order_tests(data, fit=fit_mixed(data, run_variance="by_order"))
+    with pytest.raises(InputError, match="not a fit of these scores"):
+        order_tests(_data("null"), fit=fit_mixed(data))
+    with pytest.raises(InputError, match="not a fit of these scores"):
+        order_tests(data, fit=fit_mixed(data, baseline="nli>qa"))
+    sim = simulate(seeds=3, languages=TEN[:7], families=DEFAULT_FAMILIES, tasks=("xnli", "pawsx"),
+                   outcomes=False, seed=2)  # fmt: skip
+    with pytest.raises(InputError, match="2 task x metric groups"):
+        order_tests(sim.scores, fit=fit_mixed(sim.scores[sim.scores["task"] == "xnli"]))
 
 
 # --- degenerate designs ---------------------------------------------------------------

@@ -39,7 +39,7 @@ def test_notebook_executes(tmp_path):
                                      resources={"metadata": {"path": str(tmp_path)}})  # fmt: skip
     client.execute()  # raises CellExecutionError on the first failing cell
     text = _outputs(notebook)
-    assert "order changes the score in" in text and "Uralic" in text
-    assert "reused the stored analysis: True" in text
+    assert "in Dravidian, qa>nli scores" in text  # a planted effect, in the verdicts the terminal prints
+    assert "found" in text and "seeds_needed" in text
     assert (tmp_path / "robustness.pdf").stat().st_size > 0
     assert (tmp_path / "example.duckdb").exists()

@@ -52,18 +52,20 @@ def test_no_verdict_family_calls_false_effects_on_real_nulls(name, variant, pair
 def test_the_real_optimiser_effect_is_found():
     # BERTAdam without bias correction fails on some seeds (CoLA MCC 0): lower scores and a
     # far larger across-seed spread than AdamW, paired by seed.
-    from seqrob.analysis.significance import _adjust, _order_list, _tests
+    from seqrob.analysis.design import order_list
+    from seqrob.analysis.multiplicity import adjust
+    from seqrob.analysis.procedures import run_tests
 
     data = load_real("revisit_glue")
     data = data[data["order"].isin(["not_debiased", "standard_debiased"])]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        frames, _ = _tests(data, None, orders=_order_list(data, "standard_debiased"), baseline="standard_debiased",
+        frames = run_tests(data, None, orders=order_list(data, "standard_debiased"),
                            alpha=0.05, n_boot=200, seed=0, min_seeds=44, include=("verdicts", "variance"),
-                           variance_boot=False)  # fmt: skip
+                           variance_boot=False).frames  # fmt: skip
     import pandas as pd
 
-    rows = _adjust(pd.concat(frames, ignore_index=True), correction="holm", label="")
+    rows = adjust(pd.concat(frames, ignore_index=True), correction="holm")
     cola = rows[(rows["family"] == "single-sentence") & rows["term"].str.contains(" vs ")]
     contrast = cola[cola["test"] == "contrast"].iloc[0]
     spread = cola[cola["test"] == "variance"].iloc[0]

@@ -10,17 +10,15 @@ from __future__ import annotations
 import dataclasses
 import re
 
-import pandas as pd
 import pytest
 from pypdf import PdfReader
+from seqrob.warehouse import Warehouse
+from seqrob.warehouse.errors import DesignError, InputError
+from seqrob.warehouse.simulate import DEFAULT_FAMILIES, simulate
 
 from seqrob.report import build_report, render_report
 from seqrob.report.document import Figure, Heading, Table, Text, write_pdf
 from seqrob.report.text import number, p_text
-from seqrob.warehouse import Warehouse
-from seqrob.warehouse.analyses import load_analysis
-from seqrob.warehouse.errors import DesignError, InputError
-from seqrob.warehouse.simulate import DEFAULT_FAMILIES, simulate
 
 LANGUAGES = ["en", "de", "fr", "fi", "et", "hu", "ta", "te", "ml", "ja"]
 PLANTED = {("nli>qa", "Uralic"): 0.10, ("qa>nli", "Dravidian"): -0.09}
@@ -47,8 +45,13 @@ def planted(tmp_path_factory):
     _simulated(db, seeds=6)
     with Warehouse(db) as wh:
         pdf = render_report(wh, folder / "reports" / "robustness.pdf", n_boot=N_BOOT)
-        analysis = load_analysis(wh.con, 1)
+        analysis = wh.load_analysis(1)
     return {"db": db, "pdf": pdf, "text": _text(pdf), "analysis": analysis, "first_page": _first_page(pdf)}
+
+
+def _captions(report) -> list[str]:
+    """The captions of the report's tables and figures (``Report.text`` leaves table captions out)."""
+    return [block.caption for block in report.blocks if getattr(block, "caption", None)]
 
 
 def _first_page(pdf) -> str:
@@ -81,23 +84,69 @@ def test_methods_show_the_shipped_calibration_for_the_nearest_design(planted):
     assert "seqrob analyze calibrate --db" in planted["first_page"]
 
 
-def test_summary_page_names_the_planted_families_with_the_analysis_numbers(planted):
+def test_summary_page_states_the_stored_findings_with_their_numbers(planted):
     first = planted["first_page"]
-    results = planted["analysis"]["results"]
-    contrasts = results[(results["test"] == "contrast") & results["family"].notna()]
-    significant = contrasts[contrasts["p_adjusted"] < 0.05]
-    assert set(significant["family"]) == {"Uralic", "Dravidian"}  # the simulation's truth
-    assert "Where order changes accuracy" in first
-    for row in significant.itertuples():
-        first_order, second_order = row.term.split(" vs ")
+    findings = planted["analysis"]["findings"]
+    score = findings[(findings["question"] == "score") & findings["comparison"].str.contains(" vs ")]
+    found = score[score["status"] == "found"]
+    assert set(found["family"]) == {"Uralic", "Dravidian"}  # where the simulation planted effects
+    for row in found.itertuples():
+        first_order, second_order = row.comparison.split(" vs ")
         direction = "higher" if row.estimate > 0 else "lower"
-        expected = f"In {row.family}, {first_order} scores {abs(row.estimate) * 100:.1f} points {direction} than {second_order}"
-        assert expected in first
         low, high = (number(v * 100, 1, signed=True) for v in (row.ci_low, row.ci_high))
-        assert f"95% CI [{low}, {high}]" in first
-        assert f"Holm-adjusted p {p_text(row.p_adjusted, equals=True)}" in first
-    assert "No evidence that order changes accuracy in" in first
-    assert "Indo-European" in first.split("No evidence that order changes accuracy in")[1]
+        assert (f"In {row.family}, {first_order} scores {abs(row.estimate) * 100:.1f} points {direction} than "
+                f"{second_order} (95% CI [{low}, {high}], paired t over seeds; Holm-adjusted p "
+                f"{p_text(row.p_adjusted, equals=True)})") in first  # fmt: skip
+        # and its row of the page-1 table: family, orders, difference [CI], status
+        estimate = number(row.estimate * 100, 1, signed=True)
+        assert f"{row.family} {row.comparison} {estimate} [{low}, {high}] found" in first
+    assert f"No evidence for the other {len(score) - len(found)} comparisons (Holm-adjusted p >= 0.05)" in first
+    assert "seeds needed" in first and "SD ratio [CI]" in first
+
+
+def test_terminal_and_page_one_state_the_same_findings(planted, capsys, tmp_path):
+    """The verdict table the terminal prints is, row by row, the table on page 1 of the PDF."""
+    import shutil
+
+    from seqrob.cli import main
+    from seqrob.cli._common import console
+
+    db = shutil.copy(planted["db"], tmp_path / "copy.duckdb")  # the fixture's warehouse stays as it was
+
+    width = console.width
+    console.width = 250  # one table row per line, so it can be read back
+    try:
+        main(["analyze", "significance", "--db", str(db), "--n-boot", str(N_BOOT)])
+    finally:
+        console.width = width
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if line.strip().startswith("family"))
+    start = out.splitlines().index(header)
+    rows = []
+    for line in out.splitlines()[start + 2:]:
+        if not line.strip() or line.startswith("\u2500"):  # a blank line or the next rule ends the table
+            break
+        rows.append(" ".join(re.split(r"\s{2,}", line.strip())))
+    assert len(rows) >= 20 and any(" found" in r for r in rows)
+    for row in rows:
+        assert row in planted["first_page"], row
+    sentences = [line[2:] for line in out.splitlines() if line.startswith("- ")]
+    assert sentences
+    for sentence in sentences:
+        assert sentence[0].upper() + sentence[1:] + "." in planted["first_page"]
+
+
+def test_report_at_alpha_0_1_says_90_percent_everywhere(tmp_path):
+    db = tmp_path / "alpha.duckdb"
+    _simulated(db, seeds=4)
+    with Warehouse(db) as wh:
+        report = build_report(wh, n_boot=N_BOOT, alpha=0.1)
+        pdf = report.write(tmp_path / "alpha.pdf", html=False)
+    first, text = _first_page(pdf), _text(pdf)
+    assert "90% CI from paired t over seeds" in first and "\u03b1 = 0.1" in first
+    assert "found = Holm-adjusted p < 0.1" in first
+    assert "95%" not in text
+    assert report.inputs.findings["alpha"].eq(0.1).all()
 
 
 def test_report_reuses_the_stored_analysis(planted):
@@ -130,10 +179,8 @@ def test_one_seed_report_says_what_cannot_be_concluded(tmp_path):
     with Warehouse(db) as wh:
         pdf = render_report(wh, tmp_path / "one.pdf", n_boot=N_BOOT)
     text, first = _text(pdf), _first_page(pdf)
-    assert "Cannot be assessed: no test was possible" in first
-    assert "With 1 seed per order, order cannot be told from seed noise: no test was run" in first
-    assert "At least 3 seeds per order are needed" in first
-    assert "The largest difference in family means, untested" in first
+    assert "Cannot tell whether order matters: 1 seed(s) for some order: order cannot be told from seed noise" in first
+    assert "3 or more to test usefully" in first
     assert "No order contrasts were estimated" in text
     assert "no across-seed variation to show" in text
     assert "Not fitted" in text  # the mixed model
@@ -146,8 +193,84 @@ def test_few_seeds_use_the_seed_level_check(tmp_path):
     with Warehouse(db) as wh:
         report = build_report(wh, n_boot=N_BOOT)
     text = report.text()
-    assert "exact sign-flip: CI" in text and "sign-flip p (adj.)" in text
-    assert "3 seeds per order is few" in text
+    assert "exact sign-flip test inversion: 95% CI" in text and "its p (Holm)" in text
+    assert "3 seeds per order: the t over seeds has 2 df" in text
+    # The forest plot says what produced its intervals: at 3 seeds the seed-level paired t, not the mixed model.
+    forest = report.figures[0]
+    assert "lines: 95% CI from paired t over seeds" in forest.caption and "Satterthwaite" not in forest.caption
+    assert "paired t over seeds" in forest.figure.axes[0].get_xlabel()
+    assert "Few seeds." in text and "exact paired sign-flip test" in text
+
+
+def test_intervals_are_labelled_by_what_produced_them(planted):
+    """Every interval says its kind and level, read from the rows' interval and confidence columns."""
+    with Warehouse(planted["db"]) as wh:
+        report = build_report(wh, n_boot=N_BOOT)
+    results = report.inputs.groups[0].results
+    captions = [f.caption for f in report.figures]
+
+    def source(test, pairs_only=False):
+        rows = results[(results["test"] == test) & results["interval"].notna()]
+        if pairs_only:
+            rows = rows[rows["term"].str.contains(" vs ", regex=False)]
+        (level, kind), = set(zip(rows["confidence"], rows["interval"]))
+        return f"{level * 100:.4g}% CI from {kind}"
+
+    assert source("contrast") == "95% CI from paired t over seeds"
+    assert any("Order contrasts per language family" in c and source("contrast") in c for c in captions)
+    assert any("SD ratios" in c and source("variance", pairs_only=True) in c for c in captions)
+    assert any(f"Across-seed SD per order** (points; {source('sd')})" in c for c in _captions(report))
+    # The forest plots carry a legend: which colour is which order, and what a filled marker means.
+    legend = [t.get_text() for t in report.figures[0].figure.legends[0].get_texts()]
+    assert {"nli>qa", "qa>nli"} <= set(legend) and any("significant" in t for t in legend)
+
+
+def test_methods_are_generated_from_what_ran(planted):
+    text = planted["text"]
+    methods = text[text.index("5. Methods"):text.index("6. Reproducibility")]
+    # ASO is descriptive: its confidence is not adjusted (no Bonferroni), its p-values are not corrected.
+    assert "Bonferroni" not in methods
+    assert "Almost stochastic order" in methods and "neither its confidence nor its p-values are adjusted" in methods
+    assert "SD-ratio intervals (95% CI from permutation test inversion)" in methods
+    assert "not from the bootstrap" in methods
+    assert "Greenhouse & Geisser 1959" in methods and "Greenhouse, S. W. & Geisser, S. (1959)" in methods
+    assert "Few seeds." not in methods  # 6 seeds: no sign-flip rows, so no paragraph about them
+    # The families of tests and their sizes come from the stored columns.
+    results = planted["analysis"]["results"]
+    families = results.dropna(subset=["correction"]).drop_duplicates("correction_family")
+    assert len(families) >= 5
+    for r in families.itertuples():
+        assert f"{r.correction_family} Holm {int(r.n_corrected)}" in methods
+    assert "aso none (descriptive)" in methods
+
+
+def test_no_code_reads_the_method_prose(planted):
+    """The report reads structured columns only: with every row's method text gone, it says the same
+    (bar the column that shows that text)."""
+    with Warehouse(planted["db"]) as wh:
+        report = build_report(wh, n_boot=N_BOOT)
+    blind = dataclasses.replace(report.inputs, groups=[
+        dataclasses.replace(g, results=g.results.assign(method=None)) for g in report.inputs.groups])  # fmt: skip
+    from seqrob.report.render import Report
+    from seqrob.report.sections import build
+
+    shown = report.text()
+    for method in report.inputs.groups[0].results["method"].dropna().unique():
+        shown = shown.replace(method, "\u2013")
+    assert Report(blocks=build(blind), inputs=blind).text() == shown
+
+
+def test_two_orders_without_a_baseline(tmp_path):
+    sim = simulate(orders=("nli>qa", "qa>nli"), seeds=3, languages=LANGUAGES[:6],
+                   families={code: DEFAULT_FAMILIES[code] for code in LANGUAGES[:6]}, n_examples=30, seed=3)  # fmt: skip
+    with Warehouse(tmp_path / "two.duckdb") as wh:
+        wh.ingest_frames(scores=sim.scores, predictions=sim.predictions)
+        report = build_report(wh, n_boot=N_BOOT)
+    text = report.text()
+    assert any("right: each other order minus nli>qa" in c for c in _captions(report))  # the first order stands in
+    assert any("the intercept is nli>qa in Indo-European" in c for c in _captions(report))
+    assert "The fixed effects are nli>qa's mean in Indo-European" in text
+    assert "None" not in text.split()
 
 
 def test_several_experiments_need_a_choice(tmp_path):
@@ -208,6 +331,18 @@ def test_long_tables_split_across_pages_and_names_print_as_written(tmp_path):
     assert "nli>qa & qa<nli" in text and "bold and italic nli>qa" in text
 
 
+def test_short_sections_share_a_page_and_headings_stay_with_what_follows(tmp_path):
+    from seqrob.report.document import PageBreak
+
+    rows = [[str(i), "x"] for i in range(8)]
+    filler = Text("words " * 800)  # most of a page
+    blocks = [Heading("Title"), Text("short"), PageBreak(unless_room=3), Heading("Next"), Text("also short")]
+    assert len(PdfReader(str(write_pdf(blocks, tmp_path / "a.pdf", title="t", footer="f"))).pages) == 1
+    blocks = [Heading("Title"), filler, Heading("Stays with its table"), Table(["a", "b"], rows, caption="cap")]
+    pages = PdfReader(str(write_pdf(blocks, tmp_path / "b.pdf", title="t", footer="f"))).pages
+    assert len(pages) == 2 and "Stays with its table" in pages[1].extract_text()
+
+
 def test_figures_are_vector_and_searchable(tmp_path):
     from matplotlib.figure import Figure as MplFigure
 
@@ -222,14 +357,22 @@ def test_figures_are_vector_and_searchable(tmp_path):
     assert any(xobjects[name].get_object()["/Subtype"] == "/Form" for name in xobjects)  # vector form, no image
 
 
-def test_number_formatting_is_for_reading_only():
+def test_number_formatting_is_for_reading_only(planted):
     assert number(0.0123, 2) == "0.01"
     assert number(-1.26, 1, signed=True) == "\u22121.3"
     assert number(float("inf"), 1, signed=True) == "+\u221e"
     assert number(None) == "\u2013"
     assert p_text(0.0004) == "<0.001" and p_text(0.0123) == "0.012" and p_text(0.456) == "0.46" and p_text(1.0) == "1"
-    frame = pd.DataFrame({"x": [0.123456789]})
-    assert frame["x"].iloc[0] == 0.123456789  # nothing upstream was rounded
+    # Nothing upstream of the rendering is rounded: the stored contrast is the mean per-seed
+    # difference of the family means to double precision.
+    with Warehouse(planted["db"], read_only=True) as wh:
+        scores = wh.scores()
+    means = scores.groupby(["family", "order", "seed"])["score"].mean()
+    stored = planted["analysis"]["results"]
+    row = stored[(stored["test"] == "contrast") & (stored["family"] == "Uralic")].iloc[0]
+    first, second = row["term"].split(" vs ")
+    expected = (means.loc[("Uralic", first)] - means.loc[("Uralic", second)]).mean()
+    assert row["estimate"] == pytest.approx(expected, rel=1e-12, abs=1e-15)
 
 
 # --- the command ---------------------------------------------------------------------------------
@@ -260,6 +403,7 @@ def test_demo_trains_analyses_and_reports(tmp_path, monkeypatch):
     """``seqrob demo`` end to end on the embedded default, cut to a few steps per stage."""
     pytest.importorskip("torch")
     import seqrob.training
+
     from seqrob.report.demo import demo
 
     embedded = seqrob.training.load_config
@@ -272,8 +416,10 @@ def test_demo_trains_analyses_and_reports(tmp_path, monkeypatch):
     monkeypatch.setattr(seqrob.training, "load_config", small)
     result = demo(tmp_path / "demo.duckdb", out=tmp_path / "reports" / "robustness.pdf", workers=1)
     assert result.sweep.finished == 9 and result.sweep.failed == 0
-    assert result.analysis is not None and result.analysis_id == 1
+    assert result.analysis.analysis_id == result.analysis_id == 1
     text = _text(result.pdf)
     assert "Synthetic-North" in text and "ner>qa" in text and "5. Methods" in text
     again = demo(tmp_path / "demo.duckdb", out=tmp_path / "reports" / "robustness.pdf", workers=1)
-    assert again.sweep.skipped == 9 and again.analysis is None and again.analysis_id == 1  # nothing redone
+    assert again.sweep.skipped == 9 and again.analysis_id == 1  # nothing redone: the stored analysis is reused
+    with Warehouse(tmp_path / "demo.duckdb", read_only=True) as wh:
+        assert wh.latest_analysis("significance") == 1

@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
+from statsmodels.stats.multitest import multipletests
 
 from seqrob.analysis.results import COLUMNS
-from seqrob.analysis.significance import analyze, significance
+from seqrob.analysis.significance import analyze
+from seqrob.analysis.significance import Significance, power_table
 from seqrob.cli import main
+from seqrob.report.findings import statements
 from seqrob.warehouse import DesignError, Warehouse
 from seqrob.warehouse.simulate import simulate
 
@@ -42,17 +46,22 @@ def test_planted_effect_in_two_families_is_found_there_and_only_there():
         realised = truth[(truth["family"] == family) & (truth["order"] == "nli>qa")]["realised_difference"].iloc[0]
         assert row["ci_low"] <= realised <= row["ci_high"]
         assert np.sign(row["estimate"]) == np.sign(effects[("nli>qa", family)])
-    verdict = " ".join(outcome.verdicts)
-    assert "order changes the score in" in verdict and "Uralic" in verdict and "Dravidian" in verdict
-    assert "p_holm" in verdict
+    findings = outcome.findings
+    pair = findings[(findings["question"] == "score") & (findings["comparison"] == "nli>qa vs none")]
+    assert set(pair.loc[pair["status"] == "found", "family"]) == {"Uralic", "Dravidian"}
+    assert (pair.loc[pair["status"] == "found", "seeds_needed"].isna()).all()  # nothing to size where found
+    verdict = " ".join(statements(findings))
+    assert "in Uralic, nli>qa scores" in verdict and "in Dravidian, nli>qa scores" in verdict
+    assert "Holm-adjusted p" in verdict
 
 
 def test_null_with_run_level_noise_reports_no_order_effect():
     wh, _ = _warehouse(effects=None, run_sd=0.02, seed_sd=0.01, seed=11)
-    table = significance(wh, n_boot=1000, seed=2)
-    contrasts = table[table["test"] == "contrast"]
+    outcome = analyze(wh, n_boot=1000, seed=2)
+    contrasts = outcome.results[outcome.results["test"] == "contrast"]
     assert (contrasts["p_adjusted"] >= 0.05).all()
-    assert "no evidence that order changes the score" in " ".join(table.attrs["verdicts"])
+    assert "found" not in set(outcome.findings["status"])
+    assert "no evidence that order changes the score in any family" in " ".join(statements(outcome.findings))
 
 
 def test_result_vocabulary_multiplicity_and_storage(tmp_path):
@@ -63,21 +72,27 @@ def test_result_vocabulary_multiplicity_and_storage(tmp_path):
     assert {"order_anova", "order_family_anova", "lrt_order", "lrt_order_family", "contrast", "variance",
             "pitman_morgan", "aso"} <= set(results["test"])
     contrasts = results[results["test"] == "contrast"]
-    # every contrast is adjusted, and the method says over which family of tests
+    # every contrast is adjusted, and columns say how: the method, the family, its size
     assert contrasts["p_adjusted"].notna().all()
-    assert contrasts["method"].str.contains("p_adjusted: bh over 12 contrast tests of target accuracy").all()
-    assert (contrasts["p_adjusted"] >= contrasts["p_value"] - 1e-12).all()
-    # 4 seeds: the exact sign-flip test is shown beside the t, and the verdict says the design is small
+    assert (contrasts["correction"] == "bh").all() and (contrasts["correction_family"] == "contrast").all()
+    assert (contrasts["n_corrected"] == 12).all()
+    bh = multipletests(contrasts["p_value"], method="fdr_bh")[1]
+    assert contrasts["p_adjusted"].to_numpy() == pytest.approx(bh, rel=1e-12)
+    assert (contrasts["interval"] == "paired t over seeds").all() and (contrasts["confidence"] == 0.95).all()
+    # 4 seeds: the exact sign-flip test is shown beside the t, and a warning says the design is small
     assert "signflip_contrast" in set(results["test"])
-    assert any("4 seeds per order" in v for v in outcome.verdicts)
-    stored = wh.con.execute("SELECT count(*) FROM analysis_results WHERE analysis_id = ?", [outcome.analysis_id])
-    assert stored.fetchall()[0][0] == len(results)
+    assert any("4 seeds per order" in w for w in outcome.warnings)
+    stored = wh.load_analysis(outcome.analysis_id)
+    assert len(stored["results"]) == len(results) and len(stored["findings"]) == len(outcome.findings)
+    again = Significance.from_stored(stored)
+    assert again.findings.equals(outcome.findings) and again.options == outcome.options
     path = outcome.to_json(tmp_path / "a.json")
     payload = json.loads(path.read_text())
-    assert set(payload) >= {"design", "results", "model"}
-    assert set(payload["model"]) >= {"fixed_effects", "variance_components", "log_likelihood"}
-    assert set(payload["model"]["variance_components"]) >= {"seed", "run", "language", "residual"}
-    assert len(payload["results"]) == len(results)
+    assert set(payload) >= {"design", "results", "findings", "power", "models", "parameters"}
+    model = payload["models"][0]
+    assert set(model) >= {"fixed_effects", "variance_components", "log_likelihood"}
+    assert set(model["variance_components"]) >= {"seed", "run", "language", "residual"}
+    assert len(payload["results"]) == len(results) and len(payload["findings"]) == len(outcome.findings)
 
 
 def test_scores_only_runs_and_says_examples_were_not_resampled():
@@ -94,7 +109,8 @@ def test_one_seed_gives_warnings_and_descriptive_rows_not_a_crash():
     assert len(outcome.results) and outcome.results["estimate"].notna().all()
     assert not (outcome.results["test"] == "contrast").any()
     assert any("cannot be told from seed noise" in w for w in outcome.warnings)
-    assert any("cannot tell" in v for v in outcome.verdicts)
+    assert set(outcome.findings["status"]) == {"cannot tell"}
+    assert statements(outcome.findings)[0].startswith("target accuracy: cannot tell whether order matters")
 
 
 def test_one_order_says_there_is_nothing_to_compare():
@@ -121,7 +137,7 @@ def test_cli_prints_the_verdict_first_and_writes_json(tmp_path, capsys):
         wh.ingest_frames(scores=sim.scores, predictions=sim.predictions)
     main(["analyze", "significance", "--db", str(db), "--n-boot", "500", "--json", str(tmp_path / "r.json")])
     out = capsys.readouterr().out
-    assert out.index("verdict") < out.index("tests")
+    assert out.index("no evidence") < out.index("difference")  # the sentences, then the table
     assert "Uralic" in out and (tmp_path / "r.json").exists()
     main(["analyze", "power", "--db", str(db), "--effect", "0.02"])
     assert "seeds per order for 80% power to detect 0.02" in capsys.readouterr().out
@@ -167,24 +183,25 @@ def test_unshared_seeds_make_the_contrast_welchs_t():
     row = results[(results["test"] == "contrast") & (results["family"] == "Uralic")].iloc[0]
     means = scores[scores["family"] == "Uralic"].groupby(["order", "seed"])["score"].mean()
     reference = stats.ttest_ind(means.loc["nli>qa"], means.loc["none"], equal_var=False)
-    assert row["p_value"] == pytest.approx(reference.pvalue, rel=1e-9) and "Welch" in row["method"]
+    assert row["p_value"] == pytest.approx(reference.pvalue, rel=1e-9) and row["variant"] == "Welch"
+    assert row["interval"] == "Welch t over seeds"
     anova = results[results["test"] == "order_anova"].iloc[0]
-    assert "heteroscedastic" in anova["method"] and anova["n"] == 24
+    assert "heteroscedastic" in anova["variant"] and anova["n"] == 24
 
 
 def test_more_seeds_expand_the_bootstrap_interval():
     from scipy import stats
 
-    from seqrob.analysis.significance import expanded_confidence
+    from seqrob.analysis.procedures import expanded_confidence
 
     # Hesterberg's expanded percentile interval: quantiles at Phi(-sqrt(S/(S-1)) t_{S-1, 0.975}).
     assert expanded_confidence(0.95, 10) == pytest.approx(0.98290, abs=5e-5)
     assert expanded_confidence(0.95, 10_000) == pytest.approx(0.95, abs=1e-3)
     wh, _ = _warehouse(seeds=8, outcomes=False, seed=6)
     results = analyze(wh, n_boot=2000, seed=3, store=False).results
-    boot = results[(results["test"] == "bootstrap_contrast") & results["method"].str.contains("percentile")]
-    assert len(boot) and boot["method"].str.contains("95% CI").all()
-    assert boot["method"].str.contains("expanded for 8 seeds").all()
+    boot = results[(results["test"] == "bootstrap_contrast") & (results["variant"] == "percentile")]
+    assert len(boot) and (boot["confidence"] == 0.95).all()
+    assert (boot["interval"] == "expanded percentile bootstrap").all()
     # The mapped p-value and the interval agree: p < 0.05 exactly when the CI excludes 0.
     excludes = (boot["ci_low"] > 0) | (boot["ci_high"] < 0)
     assert ((boot["p_value"] < 0.05) == excludes).mean() >= 0.95
@@ -201,7 +218,8 @@ def test_identical_scores_everywhere_give_warnings_not_a_crash():
     wh.ingest_frames(scores=flat)
     outcome = analyze(wh, n_boot=200, store=False)
     assert any("no variation left" in w or "not fitted" in w for w in outcome.warnings)
-    assert "no evidence that order changes the score" in " ".join(outcome.verdicts)
+    verdict = " ".join(statements(outcome.findings))
+    assert "no evidence that order changes the score" in verdict or "cannot tell whether order changes" in verdict
 
 
 def test_json_keeps_tiny_p_values_at_full_precision(tmp_path):
@@ -231,3 +249,50 @@ def test_cautions_say_when_the_runs_were_not_calibrated_and_when_a_test_is_off_t
         outcome = analyze(wh, n_boot=200, store=False)
     assert not any("not yet checked" in c for c in outcome.cautions)
     assert all("may not hold" not in c or "on these runs" in c for c in outcome.cautions)
+
+
+def test_two_seeds_run_every_test_and_say_what_they_cannot_support():
+    wh, _ = _warehouse(seeds=2, outcomes=False, seed=8)
+    outcome = analyze(wh, n_boot=200, store=False)
+    contrasts = outcome.results[outcome.results["test"] == "contrast"]
+    assert len(contrasts) == 12 and (contrasts["df"] == 1).all()
+    assert any("2 seeds per order: every test runs" in w for w in outcome.warnings)
+    assert not any("only descriptive" in w or "only mean scores" in w for w in outcome.warnings)
+    spread = outcome.findings[outcome.findings["question"] == "spread"]
+    assert len(spread) and (spread["status"] == "cannot tell").all()  # 2 seeds: no relabelling can reach alpha
+    assert spread["reason"].str.contains("smallest possible p").all()
+
+
+def test_two_orders_without_none_compare_their_pair_and_say_so(capsys, tmp_path):
+    sim = simulate(orders=("nli>qa", "qa>nli"), seeds=6, languages=tuple(FAMILIES), families=FAMILIES,
+                   n_examples=400, outcomes=False, effects={("qa>nli", "Uralic"): 0.15}, seed=2)  # fmt: skip
+    db = tmp_path / "w.duckdb"
+    with Warehouse(db) as wh:
+        wh.ingest_frames(scores=sim.scores)
+        outcome = analyze(wh, n_boot=200)
+    score = outcome.findings[(outcome.findings["question"] == "score") & outcome.findings["family"].notna()]
+    assert set(score["comparison"]) == {"qa>nli vs nli>qa"} and len(score) == 4  # one per family
+    assert score.loc[score["family"] == "Uralic", "status"].item() == "found"
+    assert any("no order 'none' is stored, so every pair of orders is compared" in w for w in outcome.warnings)
+    assert not any("baseline" in w and "not in the data" in w for w in outcome.warnings)  # the model fits
+    assert outcome.models[0].get("converged") is not None
+    main(["analyze", "significance", "--db", str(db), "--n-boot", "200"])
+    out = capsys.readouterr().out
+    assert "in Uralic, qa>nli scores" in out and "found" in out
+
+
+def test_power_keeps_two_stored_methods_apart():
+    scores = []
+    for method, run_sd in (("finetune", 0.002), ("prompt", 0.05)):
+        sim = simulate(seeds=4, languages=("fi", "et", "hu", "ta", "te"), families=FAMILIES, n_examples=5000,
+                       outcomes=False, run_sd=run_sd, seed=7)  # fmt: skip
+        scores.append(sim.scores.assign(method=method, run_id=sim.scores["run_id"] + "-" + method))
+    wh = Warehouse(":memory:")
+    wh.ingest_frames(scores=pd.concat(scores, ignore_index=True))
+    table = power_table(wh, effect=0.02)
+    assert set(table["method"]) == {"finetune", "prompt"}
+    noisy = table.set_index(["method", "family"])["sd_difference"]
+    assert (noisy.loc["prompt"] > noisy.loc["finetune"]).all()  # each method sized from its own noise
+    outcome = analyze(wh, n_boot=200, store=False)
+    assert set(outcome.findings["label"]) == {"target accuracy (finetune)", "target accuracy (prompt)"}
+    assert set(outcome.power["label"]) == set(outcome.findings["label"])

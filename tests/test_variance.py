@@ -166,7 +166,7 @@ def test_sd_ratio_interval_covers_at_three_seeds():
 
 
 def test_two_orders_test_over_all_orders_is_the_pair_test_counted_once_by_holm():
-    from seqrob.analysis.significance import _adjust
+    from seqrob.analysis.multiplicity import adjust
 
     sim = simulate(orders=("none", "nli>qa"), seeds=6, languages=("fi", "et"), outcomes=False,
                    families={"fi": "Uralic", "et": "Uralic"}, run_sd={"none": 0.01, "nli>qa": 0.04}, seed=5)  # fmt: skip
@@ -174,10 +174,10 @@ def test_two_orders_test_over_all_orders_is_the_pair_test_counted_once_by_holm()
     rows = table[table["test"] == "variance"].set_index("term")
     assert rows.loc["order", "statistic"] == rows.loc["nli>qa vs none", "statistic"]
     assert rows.loc["order", "p_value"] == rows.loc["nli>qa vs none", "p_value"]
-    adjusted = _adjust(table, correction="holm", label="t")
+    adjusted = adjust(table, correction="holm")
     variance = adjusted[adjusted["test"] == "variance"]
     assert (variance["p_adjusted"] == variance["p_value"]).all()  # one test, not two
-    assert variance["method"].str.contains("counted once").sum() == 1
+    assert (variance["n_corrected"] == 1).all() and (variance["correction_family"] == "variance").all()
 
 
 def test_no_bootstrap_few_seeds_missing_seeds_and_bad_options():
@@ -195,6 +195,27 @@ def test_no_bootstrap_few_seeds_missing_seeds_and_bad_options():
     assert np.isnan(overall["p_value"]) and "needs 4+ seeds" in overall["method"]
     with pytest.raises(InputError, match="center"):
         variance_tests(sim.scores, center="trimmed")
+
+
+def test_sd_intervals_from_a_bootstrap_already_run_are_those_it_would_run(sim):
+    # One resampling for the means, contrasts and SDs: the SD replicates of a paired_bootstrap
+    # that also computes means are the replicates variance_tests draws itself (same seed and B).
+    own = quiet(variance_tests, sim.scores, sim.predictions, n_boot=300, seed=4, bootstrap_confidence=0.97,
+                n_permutations=199)  # fmt: skip
+    boot = quiet(paired_bootstrap, sim.scores, sim.predictions, n_boot=300, seed=4, confidence=0.97,
+                 statistics=("bootstrap_mean", "contrast", "sd"))  # fmt: skip
+    shared = quiet(variance_tests, sim.scores, sim.predictions, seed=4, n_permutations=199, bootstrap=boot)
+    pd.testing.assert_frame_equal(shared, own, check_exact=True)
+    sd = shared[shared["test"] == "sd"]
+    assert sd["ci_low"].notna().all() and (sd["variant"] == "BCa").all() and (sd["confidence"] == 0.97).all()
+    percentile = quiet(variance_tests, sim.scores, seed=4, n_permutations=199, bootstrap=boot, interval="percentile")
+    merged = percentile[percentile["test"] == "sd"].merge(
+        boot[(boot["test"] == "sd") & (boot["variant"] == "percentile")], on=["task", "metric", "family", "term"]
+    )
+    assert len(merged) == len(sd)
+    assert (merged["ci_low_x"] == merged["ci_low_y"]).all() and (merged["ci_high_x"] == merged["ci_high_y"]).all()
+    with pytest.raises(InputError, match="no 'bca' interval of an SD"):
+        variance_tests(sim.scores, bootstrap=boot[boot["test"] != "sd"])
 
 
 def _rejections(run_sd, seeds: int, tasks: int, seed_sd: float) -> float:
@@ -242,8 +263,11 @@ def test_permutation_row_equals_a_brute_force_enumeration(sim, table):
     row = row.iloc[0]
     assert row["statistic"] == pytest.approx(observed, rel=1e-12)
     assert row["p_value"] == pytest.approx(hits / 2 ** len(a), rel=1e-12)
-    assert row["estimate"] == pytest.approx(np.std(a, ddof=1) / np.std(b, ddof=1), rel=1e-12)
-    assert row["ci_low"] < row["estimate"] < row["ci_high"] and "permutation" in row["method"]
+    # The estimate is the scale ratio the test centres on (mean absolute deviations from the
+    # medians), so the inverted interval always holds it (the SD ratio need not be inside).
+    spread = np.abs(np.vstack([a, b]) - np.median(np.vstack([a, b]), axis=1, keepdims=True)).mean(axis=1)
+    assert row["estimate"] == pytest.approx(spread[0] / spread[1], rel=1e-12)
+    assert row["ci_low"] < row["estimate"] < row["ci_high"] and row["interval"] is None  # set by procedures
 
 
 def test_permutation_test_is_valid_with_outliers_skew_and_a_seed_effect():
@@ -283,3 +307,19 @@ def test_unpaired_permutation_test_holds_its_level_and_inverts_into_a_ci():
     assert np.mean(np.array(p) < 0.05) <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 200)
     assert np.mean(covered) >= 0.95 - 3 * np.sqrt(0.05 * 0.95 / 200)
     assert permutation_variance_test([np.ones(2), np.ones(5)], paired=False) is None
+
+
+def test_the_inverted_interval_always_holds_its_estimate():
+    # A regression: the inversion once centred on the SD ratio of the absolute deviations, where
+    # p can be below alpha, and returned a point interval away from the estimate ([1.96, 1.96]
+    # around 0.77). Centred on the ratio of mean absolute deviations (statistic 0, p = 1) it
+    # holds the estimate for every data set.
+    from seqrob.analysis.variance import permutation_variance_test
+
+    rng = np.random.default_rng(3)
+    for n in (4, 6, 9):
+        for _ in range(15):
+            scores = np.vstack([rng.normal(size=n) * rng.uniform(0.2, 3), rng.standard_t(3, size=n)])
+            result = permutation_variance_test(scores, paired=True, seed=0)
+            low, high = result["interval"](0.95)
+            assert low <= result["scale_ratio"] <= high

@@ -1,7 +1,10 @@
-"""The warehouse file: schema version, foreign files, export, and surviving kill -9."""
+"""The warehouse file: schema version, foreign files, export, reading it back through the
+library and ``seqrob warehouse info``, and surviving kill -9."""
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import signal
 import subprocess
@@ -13,7 +16,9 @@ import duckdb
 import pandas as pd
 import pytest
 
-from seqrob.warehouse import SchemaError, SeqrobError, Warehouse
+from seqrob.cli import main
+from seqrob.warehouse import InputError, SchemaError, SeqrobError, Warehouse
+from seqrob.warehouse.analyses import RESULT_COLUMNS
 from seqrob.warehouse.schema import SCHEMA_VERSION, TABLES
 from seqrob.warehouse.simulate import simulate
 
@@ -58,6 +63,129 @@ def test_read_only_needs_an_existing_warehouse(tmp_path):
     with pytest.raises(SeqrobError, match="no warehouse at"):
         Warehouse(tmp_path / "missing.duckdb", read_only=True)
     assert not (tmp_path / "missing.duckdb").exists()
+
+
+def test_create_false_refuses_a_missing_file_and_creates_nothing(tmp_path):
+    missing = tmp_path / "mistyped.duckdb"
+    with pytest.raises(InputError, match="no warehouse at .*mistyped.duckdb - ingest, simulate or train"):
+        Warehouse(missing, create=False)
+    assert list(tmp_path.iterdir()) == []
+    Warehouse(tmp_path / "w.duckdb").close()
+    with Warehouse(tmp_path / "w.duckdb", create=False) as wh:
+        assert wh.writable
+    with Warehouse(tmp_path / "w.duckdb", read_only=True) as wh:
+        assert not wh.writable
+
+
+def run_main(capsys, *args) -> tuple[int, str, str]:
+    """Run ``seqrob ARGS`` in this process; return exit code, stdout, stderr."""
+    try:
+        main([str(arg) for arg in args])
+        code = 0
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["warehouse", "info"], ["warehouse", "export", "OUT"], ["report"], ["analyze", "power", "--effect", "0.01"]],
+    ids=" ".join,
+)
+def test_a_read_command_with_a_mistyped_db_fails_in_one_line_and_creates_nothing(command, tmp_path, capsys):
+    args = [str(tmp_path / "out") if part == "OUT" else part for part in command]
+    code, out, err = run_main(capsys, *args, "--db", tmp_path / "nope.duckdb")
+    assert code != 0
+    assert err.strip().splitlines() == [f"error: no warehouse at {tmp_path / 'nope.duckdb'}"
+                                        " - ingest, simulate or train into it first, or pass --db"]  # fmt: skip
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_command_line_starts_without_the_warehouse_stack():
+    # `seqrob --help` must answer in under 0.3 s: DuckDB, pandas and the statistics load
+    # only when a command runs (benchmarks/startup.py measures it).
+    heavy = ("duckdb", "pandas", "numpy", "seqrob.warehouse", "seqrob.analysis")
+    code = f"import sys, seqrob, seqrob.cli; print([m for m in {heavy!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.fixture(scope="module")
+def small_db(tmp_path_factory):
+    path = tmp_path_factory.mktemp("small") / "w.duckdb"
+    with Warehouse(path) as wh:
+        wh.ingest_frames(scores=_small().scores, predictions=_small().predictions)
+    return path
+
+
+def test_info_as_json_holds_every_table_and_the_warnings(small_db, capsys):
+    code, out, err = run_main(capsys, "warehouse", "info", "--db", small_db, "--format", "json")
+    assert code == 0
+    document = json.loads(out)
+    with Warehouse(small_db, read_only=True) as wh:
+        design = wh.info()
+    assert document["warehouse"] == str(small_db)
+    assert document["warnings"] == design.warnings
+    for name in ("experiments", "tasks", "orders", "families", "missing", "failed"):
+        assert document[name] == getattr(design, name).to_dict(orient="records"), name
+    assert err.count("warning: ") == len(design.warnings)
+
+
+def test_info_as_csv_and_markdown_is_plain_text_per_table(small_db, capsys):
+    code, out, _ = run_main(capsys, "warehouse", "info", "--db", small_db, "--format", "csv")
+    assert code == 0
+    blocks = out.split("\n\n")
+    assert [block.splitlines()[0] for block in blocks] == [
+        "# experiments", "# tasks", "# orders", "# families", "# missing", "# failed"
+    ]  # fmt: skip
+    orders = pd.read_csv(io.StringIO(blocks[2]), comment="#")
+    assert list(orders["order"]) == ["none", "nli>qa", "qa>nli"] and set(orders["seeds"]) == {2}
+    code, out, _ = run_main(capsys, "warehouse", "info", "--db", small_db, "--format", "markdown")
+    assert code == 0
+    assert "## orders\n\n| experiment" in out and "\x1b[" not in out and "\u2502" not in out
+
+
+def test_info_refuses_an_unknown_format_in_one_line(small_db, capsys):
+    code, out, err = run_main(capsys, "warehouse", "info", "--db", small_db, "--format", "xml")
+    assert code == 2 and out == ""
+    assert err.strip() == "error: unknown --format 'xml' - use one of table, json, csv, markdown"
+
+
+def test_predictions_are_the_outcomes_of_finished_runs(tmp_path):
+    sim = _small()
+    with Warehouse(":memory:") as wh:
+        assert wh.predictions() is None
+        wh.ingest_frames(scores=sim.scores, predictions=sim.predictions)
+        outcomes = wh.predictions()
+        assert wh.predictions(["no such task"]) is None
+        assert len(wh.predictions(["target"])) == len(sim.predictions)
+    # 0/1 outcomes: the all-empty value, tp, fp and fn columns are dropped
+    assert list(outcomes.columns) == ["run_id", "task", "language", "example_id", "correct"]
+    assert len(outcomes) == len(sim.predictions)
+
+
+def test_analyses_are_stored_found_and_loaded_through_the_warehouse():
+    sim = _small()
+    results = pd.DataFrame([{name: None for name in RESULT_COLUMNS}]).assign(
+        test="contrast", term="nli>qa - none", task="target", metric="accuracy", estimate=0.05, n=2.0
+    )
+    with Warehouse(":memory:") as wh:
+        wh.ingest_frames(scores=sim.scores)
+        assert wh.experiments() == ["simulated"]
+        before = wh.fingerprint()
+        parameters = {"alpha": 0.05, "seed": 0}
+        assert wh.find_analysis("kind", parameters) is None and wh.latest_analysis("kind") is None
+        analysis_id = wh.store_analysis(kind="kind", parameters=parameters, results=results, seqrob_version="x")
+        assert wh.find_analysis("kind", parameters) == analysis_id == wh.latest_analysis("kind")
+        assert wh.find_analysis("kind", {"alpha": 0.01, "seed": 0}) is None
+        stored = wh.load_analysis(analysis_id)
+        assert stored["parameters"] == parameters and stored["data_hash"] == before
+        assert stored["results"][["test", "estimate"]].values.tolist() == [["contrast", 0.05]]
+        # new data: the stored analysis no longer describes it
+        wh.ingest_frames(predictions=sim.predictions)
+        assert wh.fingerprint() != before
+        assert wh.find_analysis("kind", parameters) is None
 
 
 def test_export_writes_every_table_readably(tmp_path):

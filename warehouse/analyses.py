@@ -13,12 +13,9 @@ from collections.abc import Mapping, Sequence
 import duckdb
 import pandas as pd
 
-__all__ = ["RESULT_COLUMNS", "data_fingerprint", "store_analysis", "load_analysis", "find_analysis"]
+from seqrob.warehouse.schema import FINDING_COLUMNS, RESULT_COLUMNS
 
-RESULT_COLUMNS = (
-    "test", "term", "task", "metric", "family", "estimate", "ci_low", "ci_high",
-    "statistic", "df", "p_value", "p_adjusted", "n", "method",
-)  # fmt: skip
+__all__ = ["RESULT_COLUMNS", "data_fingerprint", "store_analysis", "load_analysis", "find_analysis", "latest_analysis"]
 
 
 def data_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
@@ -46,11 +43,9 @@ def store_analysis(
     model: Mapping[str, object] | None = None,
     warnings: Sequence[str] = (),
     seqrob_version: str | None = None,
+    findings: pd.DataFrame | None = None,
 ) -> int:
-    """Insert an analysis and its result rows; return its id. The caller owns the transaction."""
-    missing = [c for c in RESULT_COLUMNS if c not in results.columns]
-    if missing:
-        raise ValueError(f"result rows lack columns {missing}")
+    """Insert an analysis, its result rows and its findings; return its id. The caller owns the transaction."""
     analysis_id = con.execute("SELECT coalesce(max(analysis_id), 0) + 1 FROM analyses").fetchall()[0][0]
     con.execute(
         """INSERT INTO analyses (analysis_id, kind, seqrob_version, parameters, data_hash, design, model, warnings)
@@ -66,27 +61,37 @@ def store_analysis(
             json.dumps(list(warnings)),
         ],
     )
-    rows = results[list(RESULT_COLUMNS)].copy()
-    rows.insert(0, "analysis_id", analysis_id)
-    con.register("_seqrob_results", rows)
-    try:
-        con.execute("INSERT INTO analysis_results BY NAME SELECT * FROM _seqrob_results")
-    finally:
-        con.unregister("_seqrob_results")
+    _insert(con, "analysis_results", results, RESULT_COLUMNS, analysis_id)
+    if findings is not None:
+        _insert(con, "analysis_findings", findings, FINDING_COLUMNS, analysis_id)
     return int(analysis_id)
 
 
+def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, columns, analysis_id: int) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{table} rows lack columns {missing}")
+    rows = frame[list(columns)].copy()
+    rows.insert(0, "analysis_id", analysis_id)
+    con.register("_seqrob_rows", rows)
+    try:
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _seqrob_rows")
+    finally:
+        con.unregister("_seqrob_rows")
+
+
 def load_analysis(con: duckdb.DuckDBPyConnection, analysis_id: int) -> dict:
-    """An analysis as a dict: its row (parameters etc. decoded) and ``results`` as a DataFrame."""
+    """An analysis as a dict: its row (parameters etc. decoded), ``results`` and ``findings`` as DataFrames."""
     frame = con.execute("SELECT * FROM analyses WHERE analysis_id = ?", [analysis_id]).df()
     if frame.empty:
         raise KeyError(analysis_id)
     row = frame.iloc[0].to_dict()
     for name in ("parameters", "design", "model", "warnings"):
         row[name] = json.loads(row[name]) if row[name] else None
-    row["results"] = con.execute(
-        "SELECT * EXCLUDE (analysis_id) FROM analysis_results WHERE analysis_id = ?", [analysis_id]
-    ).df()
+    for name in ("results", "findings"):
+        row[name] = con.execute(
+            f"SELECT * EXCLUDE (analysis_id) FROM analysis_{name} WHERE analysis_id = ? ORDER BY rowid", [analysis_id]
+        ).df()
     return row
 
 

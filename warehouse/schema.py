@@ -13,9 +13,9 @@ import duckdb
 
 from seqrob.warehouse.errors import SchemaError
 
-__all__ = ["SCHEMA_VERSION", "TABLES", "ensure_schema"]
+__all__ = ["SCHEMA_VERSION", "TABLES", "RESULT_COLUMNS", "FINDING_COLUMNS", "ensure_schema"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _V1 = [
     """CREATE TABLE IF NOT EXISTS seqrob_meta (
@@ -133,6 +133,57 @@ _V1 = [
     )""",
 ]
 
+#: The result rows' columns after ``analysis_id``: seqrob's one vocabulary of result
+#: columns (documented in :mod:`seqrob.analysis.results`).
+RESULT_COLUMNS = (
+    "test", "term", "task", "metric", "family", "estimate", "ci_low", "ci_high", "statistic", "df", "p_value",
+    "p_adjusted", "n", "method", "interval", "confidence", "variant", "correction", "correction_family", "n_corrected",
+)  # fmt: skip
+
+#: An analysis's findings after ``analysis_id`` (documented in :mod:`seqrob.analysis.findings`).
+FINDING_COLUMNS = (
+    "label", "method", "task", "metric", "family", "question", "comparison", "estimate", "ci_low", "ci_high",
+    "confidence", "interval", "test", "p_value", "p_adjusted", "correction", "n_corrected", "status", "reason",
+    "seeds", "seeds_needed", "effect", "alpha",
+)  # fmt: skip
+
+_V2 = [
+    """ALTER TABLE analysis_results ADD COLUMN interval VARCHAR""",
+    """ALTER TABLE analysis_results ADD COLUMN confidence DOUBLE""",
+    """ALTER TABLE analysis_results ADD COLUMN variant VARCHAR""",
+    """ALTER TABLE analysis_results ADD COLUMN correction VARCHAR""",
+    """ALTER TABLE analysis_results ADD COLUMN correction_family VARCHAR""",
+    """ALTER TABLE analysis_results ADD COLUMN n_corrected BIGINT""",
+    # What an analysis found, one row per task x metric x family x comparison x question
+    # (score or spread): every renderer (terminal, PDF, HTML, notebook) only formats these.
+    """CREATE TABLE IF NOT EXISTS analysis_findings (
+        analysis_id BIGINT NOT NULL,
+        label VARCHAR NOT NULL,
+        method VARCHAR,
+        task VARCHAR NOT NULL,
+        metric VARCHAR NOT NULL,
+        family VARCHAR,
+        question VARCHAR NOT NULL,
+        comparison VARCHAR NOT NULL,
+        estimate DOUBLE,
+        ci_low DOUBLE,
+        ci_high DOUBLE,
+        confidence DOUBLE,
+        interval VARCHAR,
+        test VARCHAR,
+        p_value DOUBLE,
+        p_adjusted DOUBLE,
+        correction VARCHAR,
+        n_corrected BIGINT,
+        status VARCHAR NOT NULL,
+        reason VARCHAR,
+        seeds BIGINT,
+        seeds_needed BIGINT,
+        effect DOUBLE,
+        alpha DOUBLE
+    )""",
+]
+
 TABLES = (
     "experiments",
     "runs",
@@ -143,10 +194,18 @@ TABLES = (
     "ingests",
     "analyses",
     "analysis_results",
+    "analysis_findings",
 )
 
 # MIGRATIONS[v] takes a warehouse at version v to version v + 1.
-MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {}
+def _to_v2(con: duckdb.DuckDBPyConnection) -> None:
+    """Version 2: result rows carry their interval kind, test variant and correction as
+    columns; analyses store their findings (``analysis_findings``)."""
+    for statement in _V2:
+        con.execute(statement)
+
+
+MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {1: _to_v2}
 
 
 def _stored_version(con: duckdb.DuckDBPyConnection) -> int | None:
@@ -177,7 +236,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, *, path: str, writable: bool) 
     if not writable:
         if version is None:
             raise SchemaError(f"{path} is not a seqrob warehouse yet - ingest, simulate or train into it first")
-        raise SchemaError(f"{path} needs a schema migration - open it once for writing (e.g. seqrob warehouse info)")
+        raise SchemaError(f"{path} needs a schema migration - open it once for writing (e.g. seqrob analyze significance --db PATH)")
     con.execute("BEGIN TRANSACTION")
     try:
         if version is None:

@@ -604,6 +604,10 @@ class Simulation:
     predictions: pd.DataFrame | None
     truth: Truth
 
+    def write(self, directory: str | os.PathLike, *, format: str = "parquet") -> dict[str, Path]:  # noqa: A002
+        """Write scores, predictions and ``truth.json`` into ``directory`` (:func:`write`)."""
+        return write(self, directory, format=format)
+
 
 # --- simulation -------------------------------------------------------------------
 

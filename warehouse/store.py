@@ -16,16 +16,20 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pandas as pd
 
+from seqrob.warehouse.analyses import data_fingerprint, find_analysis, latest_analysis, load_analysis, store_analysis
 from seqrob.warehouse.errors import InputError, SeqrobError, WarehouseInUse
-from seqrob.warehouse.ingest import IngestResult, ingest_source
 from seqrob.warehouse.layout import Layout
-from seqrob.warehouse.readers import Source, frame_source, open_source
-from seqrob.warehouse.runs import RunRecord, store_run
 from seqrob.warehouse.schema import TABLES, ensure_schema
+
+if TYPE_CHECKING:  # ingest and its file readers (pyarrow's) load when something is stored
+    from seqrob.warehouse.ingest import IngestResult
+    from seqrob.warehouse.readers import Source
+    from seqrob.warehouse.runs import RunRecord
 
 __all__ = ["Warehouse", "default_path"]
 
@@ -77,6 +81,11 @@ class Warehouse:
         for a warehouse that lives only as long as the object.
     read_only
         Open without taking the write lock (several readers may share a file).
+    create
+        Create the file when it does not exist (``False``: an :class:`InputError`
+        instead, and no file; commands that only read or analyse stored runs use it,
+        so a mistyped ``--db`` is an error, not a new empty warehouse). A read-only
+        warehouse is never created.
     wait
         Seconds to wait for another process that holds the file.
 
@@ -89,10 +98,13 @@ class Warehouse:
     ...
     """
 
-    def __init__(self, path: str | Path | None = None, *, read_only: bool = False, wait: float = 0.0) -> None:
+    def __init__(
+        self, path: str | Path | None = None, *, read_only: bool = False, create: bool = True, wait: float = 0.0
+    ) -> None:
         self.path = str(path) if path is not None else str(default_path())
-        if read_only and self.path != ":memory:" and not Path(self.path).exists():
-            raise SeqrobError(f"no warehouse at {self.path} - ingest, simulate or train into it first, or pass --db")
+        if (read_only or not create) and self.path != ":memory:" and not Path(self.path).exists():
+            raise InputError(f"no warehouse at {self.path}", fix="ingest, simulate or train into it first, or pass --db")
+        self._read_only = read_only
         self.con = _connect(self.path, read_only, wait)
         try:
             self.schema_version = ensure_schema(self.con, path=self.path, writable=not read_only)
@@ -114,6 +126,11 @@ class Warehouse:
 
     def __repr__(self) -> str:
         return f"Warehouse({self.path!r})"
+
+    @property
+    def writable(self) -> bool:
+        """False when opened with ``read_only=True`` (analyses are then used, not stored)."""
+        return not self._read_only
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -177,6 +194,8 @@ class Warehouse:
         InputError
             Naming the file, row and column of the first problem; nothing of that file is stored.
         """
+        from seqrob.warehouse.readers import open_source
+
         constants = dict(constants or {})
         if experiment is not None:
             if "experiment" in constants:
@@ -208,6 +227,8 @@ class Warehouse:
         families: str | Path | None = None,
     ) -> pd.DataFrame:
         """Import DataFrames in seqrob's long formats (as :meth:`ingest` does files)."""
+        from seqrob.warehouse.readers import frame_source
+
         overrides = self._overrides(families)
         results = []
         if scores is not None:
@@ -228,6 +249,8 @@ class Warehouse:
     def _ingest_sources(
         self, readers: Sequence[Callable[[], Source]], layout: Layout, overrides: Mapping, replace: bool
     ) -> pd.DataFrame:
+        from seqrob.warehouse.ingest import ingest_source
+
         results: list[IngestResult] = []
         for reader in readers:
             try:
@@ -283,6 +306,8 @@ class Warehouse:
 
     def store_run(self, record: RunRecord) -> None:
         """Store one trained run (run, stages, scores, outcomes) in one transaction."""
+        from seqrob.warehouse.runs import store_run
+
         with self.transaction() as con:
             store_run(con, record)
 
@@ -315,6 +340,55 @@ class Warehouse:
                WHERE r.status = 'finished'
                ORDER BY r.experiment, s.task, s.metric, r."order", r.seed, s.language"""
         ).df()
+
+    def predictions(self, tasks: Sequence[str] | None = None) -> pd.DataFrame | None:
+        """Per-example outcomes of finished runs (optionally of these tasks); None when there are none.
+
+        Columns ``run_id, task, language, example_id, correct, value, tp, fp, fn``, less
+        those that no row fills (a warehouse of 0/1 outcomes has no ``value, tp, fp, fn``).
+        """
+        chosen = "" if tasks is None else " AND p.task IN (SELECT unnest(?::VARCHAR[]))"
+        frame = self.con.execute(
+            """SELECT p.run_id, p.task, p.language, p.example_id, p.correct, p.value, p.tp, p.fp, p.fn
+               FROM predictions p JOIN runs r USING (run_id)
+               WHERE r.status = 'finished'""" + chosen,
+            [] if tasks is None else [list(tasks)],
+        ).df()
+        return None if frame.empty else frame.dropna(axis=1, how="all")
+
+    def experiments(self) -> list[str]:
+        """The experiments of the stored runs (finished or not), sorted."""
+        return [row[0] for row in self.con.execute("SELECT DISTINCT experiment FROM runs ORDER BY 1").fetchall()]
+
+    # -- stored analyses (see seqrob.warehouse.analyses) ----------------------------------
+
+    def fingerprint(self) -> str:
+        """An order-independent hash of the stored runs, scores, outcomes and families:
+        a stored analysis is current while the fingerprint it recorded is this one."""
+        return data_fingerprint(self.con)
+
+    def find_analysis(self, kind: str, parameters: Mapping[str, object]) -> int | None:
+        """The id of the newest stored analysis of ``kind`` with these parameters over the current data, if any."""
+        return find_analysis(self.con, kind=kind, parameters=parameters)
+
+    def latest_analysis(self, kind: str) -> int | None:
+        """The id of the newest stored analysis of ``kind`` over the current data (any parameters), if any."""
+        return latest_analysis(self.con, kind=kind)
+
+    def load_analysis(self, analysis_id: int) -> dict:
+        """A stored analysis: its row (parameters, design, model, warnings decoded) and its
+        ``results`` and ``findings`` as DataFrames; KeyError for an unknown id."""
+        return load_analysis(self.con, analysis_id)
+
+    def store_analysis(self, **analysis: Any) -> int:
+        """Store an analysis, its result rows and findings, all or nothing; return its id.
+
+        The keywords are :func:`seqrob.warehouse.analyses.store_analysis`'s (``kind,
+        parameters, results``, and optionally ``design, model, warnings, seqrob_version,
+        findings``); the data fingerprint is recorded with it.
+        """
+        with self.transaction() as con:
+            return store_analysis(con, **analysis)
 
 
 def _results_frame(results: Sequence[IngestResult]) -> pd.DataFrame:

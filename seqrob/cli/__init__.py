@@ -3,6 +3,10 @@
 Each command group lives in its own module; this module assembles them and turns
 every :class:`~seqrob.warehouse.errors.SeqrobError` into one readable line and a
 non-zero exit code (no traceback for a user's mistake).
+
+Start-up is part of the interface (``seqrob --help`` in under 0.3 s; see
+``benchmarks/startup.py``): the command modules import typer and rich only, and each
+command imports the library (pandas, DuckDB, the statistics) when it runs.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ except ImportError:  # pragma: no cover - older Typer uses click itself
 
 from seqrob.cli import analyze, demo, ingest, report, simulate, train, warehouse
 from seqrob.cli._common import console_error
-from seqrob.warehouse.errors import SeqrobError
 
 app = typer.Typer(
     name="seqrob",
@@ -42,9 +45,6 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``seqrob`` script."""
     try:
         app(args=argv, standalone_mode=False)
-    except SeqrobError as error:
-        console_error(str(error))
-        sys.exit(error.exit_code)
     except ClickException as error:  # a usage mistake: unknown option, missing argument, bad value
         context = getattr(error, "ctx", None)
         where = context.command_path if context is not None else "seqrob"
@@ -59,3 +59,15 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         console_error("interrupted: the warehouse keeps only what was committed before")
         sys.exit(130)
+    except Exception as error:
+        if not _is_user_error(error):
+            raise
+        console_error(str(error))
+        sys.exit(error.exit_code)
+
+
+def _is_user_error(error: Exception) -> bool:
+    """Whether ``error`` is a SeqrobError, asked without importing seqrob.warehouse
+    (and so DuckDB and pandas) at start-up: one was raised only if its module is loaded."""
+    errors = sys.modules.get("seqrob.warehouse.errors")
+    return errors is not None and isinstance(error, errors.SeqrobError)

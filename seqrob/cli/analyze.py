@@ -5,11 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Optional
 
-import pandas as pd
 import typer
 
-from seqrob.cli._common import DbOption, WaitOption, console, console_warning
-from seqrob.cli.warehouse import frame_table
+from seqrob.cli._common import (
+    DbOption,
+    FormatOption,
+    WaitOption,
+    check_format,
+    console,
+    console_warning,
+    frame_table,
+
+    print_frame,
+    print_frames,
+    stderr_console,
+)
 
 group = typer.Typer(
     help="Statistics over stored runs: does order change accuracy and across-seed variance?",
@@ -31,8 +41,9 @@ def register(app: typer.Typer) -> None:
     app.add_typer(group, name="analyze")
 
 
-def _rounded(frame: pd.DataFrame) -> pd.DataFrame:
+def _rounded(frame):
     """Result rows for reading on a terminal: numbers rounded, one interval column."""
+    import pandas as pd
 
     def interval(row) -> str:
         if pd.isna(row.estimate):
@@ -74,37 +85,100 @@ def significance(
     n_boot: Annotated[int, typer.Option(help="Bootstrap replicates.")] = 10_000,
     seed: Annotated[int, typer.Option(help="Seed of every resampling RNG.")] = 0,
     effect: Annotated[float, typer.Option(help="Order difference (metric units) the power analysis sizes for.")] = 0.01,
-    json_: Annotated[Optional[Path], typer.Option("--json", help="Also write the analysis as JSON here.")] = None,
-    all_rows: Annotated[bool, typer.Option("--all", help="Print every result row, not only the tests.")] = False,
+    fmt: FormatOption = "table",
+    json_: Annotated[Optional[Path], typer.Option("--json", help="Also write the whole analysis as JSON here.")] = None,
+    all_rows: Annotated[bool, typer.Option("--all", help="Also print every result row (the detail tables).")] = False,
     wait: WaitOption = 10.0,
 ) -> None:
-    """Tests over seeds of order x language family (contrasts, order tests, spread); verdicts first."""
-    from seqrob.analysis.significance import analyze
+    """Does order change the score or its spread, per family? Findings first, then the tests."""
+    from seqrob.analysis import Options, analyze
     from seqrob.warehouse import Warehouse
 
-    with Warehouse(db, wait=wait) as wh:
-        outcome = analyze(wh, task=task, metric=metric, experiment=experiment, method=method, baseline=baseline,
-                          alpha=alpha, correction=correction, n_boot=n_boot, seed=seed, effect=effect)  # fmt: skip
+    check_format(fmt)
+    options = Options(task=task, metric=metric, experiment=experiment, method=method, baseline=baseline, alpha=alpha,
+                      correction=correction, n_boot=n_boot, seed=seed, effect=effect)  # fmt: skip
+    with Warehouse(db, wait=wait, create=False) as wh, stderr_console.status("analysing") as status:
+        outcome = analyze(wh, options, progress=status.update)
         path = wh.path
-    console.rule("verdict")
-    for sentence in outcome.verdicts:
-        console.print(sentence, markup=False, highlight=False)
+    if json_:
+        outcome.to_json(json_)
+    if fmt != "table":
+        _print_analysis(outcome, fmt, all_rows=all_rows)
+        return
+    show_findings(outcome, all_rows=all_rows)
+    console.print(f"stored as analysis {outcome.analysis_id} in {path}" + (f"; JSON: {json_}" if json_ else ""),
+                  markup=False, highlight=False)  # fmt: skip
+
+
+def show_findings(outcome, *, all_rows: bool = False) -> None:
+    """The terminal's rendering of an analysis: per group the verdict sentences and table
+    (the same as page 1 of the report), then cautions and warnings; ``all_rows`` adds
+    every result row."""
+    from seqrob.report.findings import statements, table_title, verdict_table
+
+    for label, found in outcome.findings.groupby("label", sort=False):
+        console.rule(label)
+        for sentence in statements(found, prefix=False):
+            console.print("- " + sentence, markup=False, highlight=False)
+        table = verdict_table(found)
+        if len(table):
+            console.print(table_title(found), markup=False, highlight=False)
+            console.print(findings_table(table))
     if outcome.cautions:
         console.rule("can these verdicts be trusted?")
         for sentence in outcome.cautions:
             console.print(f"! {sentence}", markup=False, highlight=False)
-    results = outcome.results
-    for (task_name, metric_name), rows in results.groupby(["task", "metric"], sort=False):
-        shown = rows if all_rows else rows[rows["test"].isin(_SHOWN)]
-        console.print(frame_table(_rounded(shown), f"{task_name} {metric_name}: tests (details: --json, --all)"))
+    if all_rows:
+        for (task_name, metric_name), rows in outcome.results.groupby(["task", "metric"], sort=False):
+            console.print(frame_table(_rounded(rows), f"{task_name} {metric_name}: every result row"))
     for note in outcome.warnings:
         console_warning(note)
-    console.print(
-        f"stored as analysis {outcome.analysis_id} in {path}"
-        + (f"; JSON: {outcome.to_json(json_)}" if json_ else ""),
-        markup=False,
-        highlight=False,
-    )
+
+
+def findings_table(table):
+    """The verdict table for a terminal: words wrap whole (never split) and 80 columns suffice.
+
+    Each column is at least its longest word (a CI counts as one word) wide; the room
+    left on the console goes to the columns that then wrap least. A CI that does not fit
+    beside its estimate goes on a line of its own.
+    """
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    cells = table.astype(str)
+    narrow, natural = {}, {}
+    for name in table.columns:
+        words = [w for cell in [name, *cells[name]] for w in cell.partition(" [")[0].split()]
+        words += ["[" + cell.partition(" [")[2] for cell in cells[name] if " [" in cell]
+        narrow[name] = max(map(len, words), default=1)
+        natural[name] = max(map(len, [name, *cells[name]]), default=1)
+    room = console.width - sum(narrow.values()) - 3 * (len(narrow) - 1)  # a divider and padding between columns
+    widths = dict(narrow)
+    for name in ("orders", "score", "spread", "seeds needed", "difference [CI]", "SD ratio [CI]", "family"):
+        if name in widths and room > 0:
+            extra = min(room, natural[name] - narrow[name])
+            widths[name] += extra
+            room -= extra
+    out = Table(box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, show_edge=False)
+    for name in table.columns:
+        out.add_column(name, width=widths[name])
+        if len(max(cells[name], key=len, default="")) > widths[name]:
+            cells[name] = cells[name].str.replace(" [", "\n[", regex=False)
+    for row in cells.itertuples(index=False):
+        out.add_row(*(Text(v) for v in row))
+    return out
+
+
+def _print_analysis(outcome, fmt: str, *, all_rows: bool) -> None:
+    """json: the whole analysis; csv / markdown: the findings (and with --all, every result row)."""
+    if fmt == "json":
+        print(outcome.to_json())
+        return
+    frames = {"findings": outcome.findings}
+    if all_rows:
+        frames["results"] = outcome.results
+    print_frames(frames, fmt)
 
 
 @group.command("power")
@@ -114,27 +188,35 @@ def power_command(
     task: TaskOption = None,
     metric: MetricOption = None,
     experiment: ExperimentOption = None,
+    method: Annotated[Optional[str], typer.Option(help="Only this training method (finetune, prompt).")] = None,
     baseline: BaselineOption = "none",
     alpha: Annotated[float, typer.Option(help="Two-sided level of the test.")] = 0.05,
     target: Annotated[float, typer.Option("--power", help="Target power.")] = 0.80,
     sd_ratio: Annotated[float, typer.Option(help="SD ratio the variance test should detect.")] = 2.0,
+    fmt: FormatOption = "table",
     wait: WaitOption = 10.0,
 ) -> None:
-    """Seeds per order needed to detect an order effect, from the fitted variance components."""
+    """Seeds per order each family needs to detect an order effect, from its own seed noise."""
     from seqrob.analysis.significance import power_table
     from seqrob.warehouse import Warehouse
 
+    check_format(fmt)
     with Warehouse(db, read_only=True, wait=wait) as wh:
-        table = power_table(wh, effect=effect, task=task, metric=metric, experiment=experiment,
+        table = power_table(wh, effect=effect, task=task, metric=metric, experiment=experiment, method=method,
                             baseline=baseline, alpha=alpha, power=target, sd_ratio=sd_ratio)  # fmt: skip
-    for (task_name, metric_name), rows in table.groupby(["task", "metric"], sort=False):
+    if fmt != "table":
+        print_frame(table, fmt, "power")
+        return
+    several = table["method"].nunique() > 1
+    for (method_name, task_name, metric_name), rows in table.groupby(["method", "task", "metric"], sort=False):
         shown = rows[["family", "sd_difference", "seeds_needed", "seeds_needed_variance", "seeds_now"]].rename(
             columns={"sd_difference": "SD of diff.", "seeds_needed": "seeds (mean)",
                      "seeds_needed_variance": f"seeds (SD x{sd_ratio:g})", "seeds_now": "now"})  # fmt: skip
         level = rows["level"].iloc[0]
-        console.print(frame_table(shown, f"{task_name} {metric_name}: seeds per order for {target:.0%} power to detect "
-                                         f"{effect:g} (t over seeds at alpha {level:.2g}, Holm's first step) and an "
-                                         f"SD ratio of {sd_ratio:g}"))  # fmt: skip
+        label = f"{task_name} {metric_name}" + (f" ({method_name})" if several else "")
+        console.print(frame_table(shown, f"{label}: seeds per order for {target:.0%} power to detect {effect:g} (t over "
+                                         f"seeds at alpha {level:.2g}, Holm's first step) and an SD ratio of "
+                                         f"{sd_ratio:g}"))  # fmt: skip
 
 
 @group.command("calibrate")
@@ -155,18 +237,23 @@ def calibrate_command(
     orders: Annotated[str, typer.Option(help="Numbers of orders of the grid (2-4), comma-separated.")] = "2,4",
     families: Annotated[str, typer.Option(help="Language sets of the grid: few, many.")] = "few,many",
     noises: Annotated[
-        str, typer.Option(help="Noise structures of the grid: model, run_x_family, outliers, ceiling, unbalanced.")
+        str,
+        typer.Option(help="Noise structures of the grid (default: all five): model, run_x_family, outliers, "
+                          "ceiling, unbalanced.", show_default=False),
     ] = "model,run_x_family,outliers,ceiling,unbalanced",
     alpha: Annotated[float, typer.Option(help="Level of the tests; intervals are 1 - alpha.")] = 0.05,
     workers: Annotated[int, typer.Option(help="Processes to spread the work over.", min=1)] = 1,
     out: Annotated[Optional[Path], typer.Option("--out", help="Also write the table as CSV here.")] = None,
+    fmt: FormatOption = "table",
     wait: WaitOption = 10.0,
 ) -> None:
     """Type-I error and CI coverage of the tests: on simulations from a known truth, or on --db's own runs."""
     from seqrob.warehouse.errors import InputError
 
-    def say(line: str) -> None:
-        console.print(line, markup=False, highlight=False)
+    check_format(fmt)
+
+    def say(line: str) -> None:  # progress: on stderr when stdout is for programs
+        (console if fmt == "table" else stderr_console).print(line, markup=False, highlight=False)
 
     def words(text: str) -> tuple[str, ...]:
         return tuple(part.strip() for part in text.split(",") if part.strip())
@@ -183,10 +270,12 @@ def calibrate_command(
 
         if not db.exists():
             raise InputError(f"no warehouse at {db}", fix="check the path (seqrob warehouse info --db PATH)")
-        with Warehouse(db, wait=wait) as wh:
+        with Warehouse(db, wait=wait, create=False) as wh:
             table, analysis_id = calibrate_warehouse(wh, experiment=experiment, n=n, alpha=alpha, seed=seed,
                                                      workers=workers, backend=backend, progress=say)  # fmt: skip
         for (task_name, metric_name), rows in table.groupby(["task", "metric"], sort=False):
+            if fmt != "table":
+                break
             shown = rows.assign(test=rows["test"].str.replace(" (Holm family)", " (Holm)", regex=False))
             console.print(frame_table(shown[["test", "measure", "estimate", "mc_se", "n_sim", "status"]],
                                       f"{task_name} {metric_name}: the verdict tests on {db.name}'s runs, orders "
@@ -207,13 +296,16 @@ def calibrate_command(
         )  # fmt: skip
         shown = table[["seeds", "orders", "families", "noise", "test", "measure", "estimate", "mc_se", "n_sim",
                        "status"]]  # fmt: skip
-        console.print(frame_table(shown, f"calibration at alpha = {alpha:g} (targets: type I 0.04-0.06, coverage "
+        if fmt == "table":
+            console.print(frame_table(shown, f"calibration at alpha = {alpha:g} (targets: type I 0.04-0.06, coverage "
                                          "0.93-0.97, family-wise <= alpha)"))  # fmt: skip
         missed = table[table["status"].str.startswith("missed")]
         if len(missed):
             console_warning(f"{len(missed)} design x test rows miss their target: " + "; ".join(
                 f"{r.test} {r.measure} {r.estimate:.3f} ({r.seeds} seeds, {r.orders} orders, {r.families}, {r.noise})"
                 for r in missed.itertuples()))  # fmt: skip
+    if fmt != "table":
+        print_frame(table, fmt, "calibration")
     if out is not None:
         table.to_csv(out, index=False)
         say(f"written to {out}")

@@ -25,6 +25,7 @@ def demo(
     wait: WaitOption = 30.0,
 ) -> None:
     """Train the embedded default, analyse it and render the report, end to end (synthetic data; a few minutes)."""
+    from seqrob.cli.analyze import show_findings
     from seqrob.report.demo import demo as run_demo
 
     progress = Progress(TextColumn("{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
@@ -49,14 +50,7 @@ def demo(
 
     with progress:
         result = run_demo(db, out=out, workers=workers, html=html, wait=wait, events=events)
-    if result.analysis is not None:
-        console.rule("verdict")
-        for sentence in result.analysis.verdicts:
-            console.print(sentence, markup=False, highlight=False)
-        if result.analysis.cautions:
-            console.rule("can these verdicts be trusted?")
-            for sentence in result.analysis.cautions:
-                console.print(f"! {sentence}", markup=False, highlight=False)
+    show_findings(result.analysis)
     if result.sweep.failed:
         console_warning(f"{result.sweep.failed} runs failed; the report lists them")
     times = ", ".join(f"{step} {seconds:.0f} s" for step, seconds in result.seconds.items())

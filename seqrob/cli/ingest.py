@@ -6,11 +6,8 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from seqrob.cli._common import DbOption, WaitOption, console, console_warning
-from seqrob.warehouse.layout import parse_assignments
 
 
 def register(app: typer.Typer) -> None:
@@ -50,7 +47,11 @@ def ingest(
     model, data_seed, n_examples, family). Predictions: run_id, task, language,
     example_id and correct (0/1), value, or tp, fp, fn.
     """
+    from rich.table import Table
+    from rich.text import Text
+
     from seqrob.warehouse import Warehouse
+    from seqrob.warehouse.layout import parse_assignments
 
     columns = parse_assignments(column, "--column")
     constants = parse_assignments(set_, "--set")

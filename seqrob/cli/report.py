@@ -41,13 +41,10 @@ def report(
 ) -> None:
     """Render the PDF robustness report from the warehouse (analysing it first if no stored analysis matches)."""
     from seqrob.report import build_report
-    from seqrob.warehouse import Warehouse, default_path
-    from seqrob.warehouse.errors import SeqrobError
+    from seqrob.warehouse import Warehouse
 
-    path = Path(db) if db is not None else default_path()
-    if str(path) != ":memory:" and not path.exists():
-        raise SeqrobError(f"no warehouse at {path} - ingest, simulate or train into it first (or run seqrob demo), or pass --db")
-    with Warehouse(path, wait=wait) as wh:
+    # Writable (a missing analysis is stored), but a mistyped --db is an error, not a new file.
+    with Warehouse(db, create=False, wait=wait) as wh:
         built = build_report(wh, task=task, metric=metric, experiment=experiment, method=method, baseline=baseline,
                              alpha=alpha, correction=correction, n_boot=n_boot, seed=seed, effect=effect,
                              reanalyze=reanalyze, calibration=calibration)  # fmt: skip

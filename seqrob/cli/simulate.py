@@ -10,7 +10,6 @@ from typing import Annotated, Optional
 import typer
 
 from seqrob.cli._common import WaitOption, console
-from seqrob.warehouse.errors import InputError
 
 _DEFAULTS = {"base": 0.70, "language_sd": 0.05, "seed_sd": 0.01, "run_sd": 0.01, "residual_sd": 0.005}
 
@@ -27,7 +26,7 @@ def simulate(
         Optional[Path],
         typer.Option(
             "--db",
-            help="Warehouse file to store the runs in; the truth goes beside it as <stem>.<experiment>.truth.json.",
+            help="Warehouse file to store the runs in; the truth goes beside it, named after it and the experiment.",
             show_default=False,
         ),
     ] = None,
@@ -138,6 +137,7 @@ def simulate(
 
     Further options add noise that analyses typically do not assume: the logit scale (near-ceiling, skewed scores), run x family effects, per-family and per-language SDs, heavy-tailed run effects, outlier runs, unequal seeds per order and missing cells.
     """
+    from seqrob.warehouse.errors import InputError
     from seqrob.warehouse.simulate import DEFAULT_LANGUAGES, FORMATS, parse_effect, write
     from seqrob.warehouse.simulate import simulate as simulate_runs
 
@@ -217,6 +217,8 @@ def simulate(
 
 
 def _split(text: str, option: str) -> list[str]:
+    from seqrob.warehouse.errors import InputError
+
     names = [part.strip() for part in text.split(",")]
     if not text.strip() or any(not name for name in names):
         raise InputError(f"{option} '{text}' has an empty name", fix=f"write {option} as comma-separated names, e.g. a,b,c")
@@ -224,6 +226,8 @@ def _split(text: str, option: str) -> list[str]:
 
 
 def _families(items: list[str] | None) -> dict[str, str] | None:
+    from seqrob.warehouse.errors import InputError
+
     if not items:
         return None
     found: dict[str, str] = {}
@@ -241,6 +245,8 @@ def _assignments(items: list[str] | None, option: str, example: str, kind: type)
     Names are split at the last ``=`` (order names may hold ``>``); unknown names are
     left in for simulate() to reject with the names of the design.
     """
+    from seqrob.warehouse.errors import InputError
+
     if not items:
         return None
     found: dict = {}
@@ -264,6 +270,8 @@ def _assignments(items: list[str] | None, option: str, example: str, kind: type)
 
 def _run_sd(items: list[str] | None, orders: list[str]) -> float | dict[str, float]:
     """``--run-sd 0.02`` (every order) and/or ``--run-sd 'qa>nli=0.03'`` (one order)."""
+    from seqrob.warehouse.errors import InputError
+
     if not items:
         return _DEFAULTS["run_sd"]
     default: float | None = None

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
-import pandas as pd
 import typer
-from rich.table import Table
-from rich.text import Text
 
-from seqrob.cli._common import DbOption, WaitOption, console, console_warning
+from seqrob.cli._common import (
+    DbOption,
+    FormatOption,
+    WaitOption,
+    check_format,
+    console,
+    console_warning,
+    frame_table,
+    print_frames,
+)
+
+if TYPE_CHECKING:
+    from seqrob.warehouse.design import Design
 
 group = typer.Typer(help="Inspect and export the warehouse (DuckDB file).", no_args_is_help=True)
 
@@ -19,33 +28,35 @@ def register(app: typer.Typer) -> None:
     app.add_typer(group, name="warehouse")
 
 
-def frame_table(frame: pd.DataFrame, title: str, *, limit: int | None = None) -> Table:
-    """A DataFrame as a rich table for people (numbers are rounded only here)."""
-    table = Table(title=Text(title), title_justify="left")
-    for name in frame.columns:
-        numeric = pd.api.types.is_numeric_dtype(frame[name])
-        table.add_column(str(name), justify="right" if numeric else "left", overflow="fold")
-    shown = frame if limit is None else frame.head(limit)
-    for row in shown.itertuples(index=False):
-        table.add_row(*(Text("" if pd.isna(v) else (f"{v:.4g}" if isinstance(v, float) else str(v))) for v in row))
-    if limit is not None and len(frame) > limit:
-        table.caption = f"... {len(frame) - limit} more rows"
-    return table
-
-
 @group.command("info")
 def info(
     db: DbOption = None,
     experiment: Annotated[Optional[str], typer.Option(help="Only this experiment.")] = None,
-    missing: Annotated[int, typer.Option(help="How many missing cells to list.")] = 20,
+    missing: Annotated[
+        int, typer.Option(help="How many missing cells the table lists (json, csv, markdown: all).")
+    ] = 20,
+    format_: FormatOption = "table",
     wait: WaitOption = 10.0,
 ) -> None:
     """Show the stored design: experiments, tasks, orders and seeds, languages per family, missing cells."""
     from seqrob.warehouse import Warehouse
 
+    check_format(format_)
     with Warehouse(db, read_only=True, wait=wait) as wh:
         design = wh.info(experiment=experiment)
         path = wh.path
+    if format_ != "table":
+        names = ("experiments", "tasks", "orders", "families", "missing", "failed")
+        frames = {name: getattr(design, name) for name in names}
+        print_frames(frames, format_, about={"warehouse": path, "warnings": design.warnings})
+    else:
+        _print_design(design, path, missing)
+    for warning in design.warnings:
+        console_warning(warning)
+
+
+def _print_design(design: Design, path: str, missing: int) -> None:
+    """The design as rich tables for people (at most ``missing`` missing cells)."""
     console.print(f"warehouse: {path}", markup=False, highlight=False)
     if design.experiments.empty:
         console.print("no runs stored yet - `seqrob ingest FILE`, `seqrob simulate --db` or `seqrob train`")
@@ -60,8 +71,6 @@ def info(
         console.print("missing cells: none (every order x seed x language is stored)")
     if len(design.failed):
         console.print(frame_table(design.failed, "failed runs"))
-    for warning in design.warnings:
-        console_warning(warning)
 
 
 @group.command("export")
@@ -87,6 +96,8 @@ def languages(
     codes: Annotated[list[str], typer.Argument(help="Language codes (ISO 639-1/639-3 or BCP-47).")],
 ) -> None:
     """Show the family, genus and script seqrob gives each language code."""
+    import pandas as pd
+
     from seqrob.warehouse.languages import resolve
 
     rows = []

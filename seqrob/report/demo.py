@@ -24,7 +24,7 @@ class DemoResult:
     """What the demo did: the sweep's result, the analysis, the report, and seconds per step."""
 
     sweep: object  # seqrob.training.sweep.SweepResult
-    analysis: object  # seqrob.analysis.Significance, or None when a stored one was reused
+    analysis: object  # seqrob.analysis.Significance (stored, or found stored and reused)
     analysis_id: int | None
     pdf: Path
     html: Path | None
@@ -57,11 +57,10 @@ def demo(
         Progress callback, as :func:`seqrob.training.sweep.sweep`'s, plus
         ``{"event": "step", "step": "analyze" | "report"}``.
     """
-    from seqrob.analysis import analyze
+    from seqrob.analysis import Options, Significance, analyze
+    from seqrob.analysis.significance import KIND
     from seqrob.training import load_config, sweep
     from seqrob.warehouse import Warehouse
-    from seqrob.warehouse.analyses import find_analysis
-    from seqrob.report.sources import KIND, analysis_parameters
 
     emit = events or (lambda event: None)
     seconds: dict[str, float] = {}
@@ -70,23 +69,18 @@ def demo(
     trained = sweep(config, db=db, workers=workers, wait=wait, events=events)
     seconds["train"] = time.perf_counter() - began
     with Warehouse(db, wait=wait) as wh:
-        stored = [row[0] for row in wh.con.execute("SELECT DISTINCT experiment FROM runs ORDER BY 1").fetchall()]
         # The default analysis options, naming the experiment only when the warehouse holds others,
         # so that a plain `seqrob report` afterwards finds this analysis stored.
-        experiment = None if stored == [config.experiment] else config.experiment
+        options = Options(experiment=None if wh.experiments() == [config.experiment] else config.experiment)
         emit({"event": "step", "step": "analyze"})
         began = time.perf_counter()
-        outcome = None
-        analysis_id = find_analysis(wh.con, kind=KIND, parameters=analysis_parameters(
-            task=None, metric=None, experiment=experiment, method=None, baseline="none", alpha=0.05,
-            correction="holm", n_boot=10_000, seed=0, effect=0.01))  # fmt: skip
-        if analysis_id is None:
-            outcome = analyze(wh, experiment=experiment)
-            analysis_id = outcome.analysis_id
+        found = wh.find_analysis(KIND, options.parameters())
+        outcome = Significance.from_stored(wh.load_analysis(found)) if found is not None else analyze(wh, options)
+        analysis_id = outcome.analysis_id
         seconds["analyze"] = time.perf_counter() - began
         emit({"event": "step", "step": "report"})
         began = time.perf_counter()
-        report = build_report(wh, experiment=experiment)
+        report = build_report(wh, analysis=outcome)
         pdf = report.write(out, html=html)
         seconds["report"] = time.perf_counter() - began
         path = wh.path

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import matplotlib
 
-__all__ = ["Heading", "Text", "Table", "Figure", "PageBreak", "Block", "write_pdf", "write_html", "TEXT_WIDTH_IN"]
+__all__ = ["TEXT_WIDTH_IN", "Block", "Figure", "Heading", "PageBreak", "Table", "Text", "write_html", "write_pdf"]
 
 # A4 with 18 mm margins: the width figures are drawn at, so that their fonts print at size.
 _PAGE_W_PT, _PAGE_H_PT = 595.2756, 841.8898
@@ -98,7 +98,10 @@ class Figure:
 
 @dataclass
 class PageBreak:
-    """Start a new page (PDF only)."""
+    """Start a new page (PDF only); with ``unless_room`` (inches), only when less than that
+    is left on this one, so that a short section does not leave a page mostly empty."""
+
+    unless_room: float | None = None
 
 
 Block = Heading | Text | Table | Figure | PageBreak
@@ -151,7 +154,7 @@ def _styles():
     body = ParagraphStyle("body", fontName=regular, fontSize=9, leading=12.2, spaceAfter=5)
     return {
         "title": ParagraphStyle("title", parent=body, fontName=bold, fontSize=17, leading=21, spaceAfter=4),
-        "h1": ParagraphStyle("h1", parent=body, fontName=bold, fontSize=13, leading=16, spaceBefore=4, spaceAfter=6,
+        "h1": ParagraphStyle("h1", parent=body, fontName=bold, fontSize=13, leading=16, spaceBefore=10, spaceAfter=6,
                              textColor=colors.HexColor("#1f3b5a")),
         "h2": ParagraphStyle("h2", parent=body, fontName=bold, fontSize=10.5, leading=13, spaceBefore=8, spaceAfter=4),
         "body": body,
@@ -193,9 +196,8 @@ class _FigureSlot:
 
 def _table_flowable(block: Table, styles, width_pt: float):
     from reportlab.lib import colors
-    from reportlab.platypus import Paragraph
+    from reportlab.platypus import Paragraph, TableStyle
     from reportlab.platypus import Table as RLTable
-    from reportlab.platypus import TableStyle
 
     n = len(block.header)
     align = list(block.align or ["l"] * n)
@@ -250,7 +252,13 @@ def _table_flowable(block: Table, styles, width_pt: float):
 def write_pdf(blocks: Sequence[Block], path: str | Path, *, title: str, footer: str, metadata: dict | None = None) -> Path:
     """Lay the blocks out on A4 pages and write the PDF (figures stamped in as vector graphics)."""
     from reportlab.lib.pagesizes import A4
-    from reportlab.platypus import CondPageBreak, KeepTogether, Paragraph, SimpleDocTemplate, Spacer
+    from reportlab.platypus import (
+        CondPageBreak,
+        KeepTogether,
+        Paragraph,
+        SimpleDocTemplate,
+        Spacer,
+    )
     from reportlab.platypus import PageBreak as RLPageBreak
 
     path = Path(path)
@@ -261,34 +269,37 @@ def write_pdf(blocks: Sequence[Block], path: str | Path, *, title: str, footer: 
     placed: list[tuple[int, int, float, float, float]] = []
     story = []
     first_heading = True
+    headings: list = []  # headings wait for the block after them: a heading never ends a page alone
     for block in blocks:
         if isinstance(block, Heading):
             style = styles["title"] if first_heading else styles["h1" if block.level == 1 else "h2"]
             first_heading = False
-            story.append(Paragraph(_markup(block.text), style))
-        elif isinstance(block, Text):
+            headings.append(Paragraph(_markup(block.text), style))
+            continue
+        if isinstance(block, Text):
             style = styles.get(block.style, styles["body"])
-            if block.style == "bullet":
-                story.append(Paragraph(_markup(block.text), style, bulletText="\u2022"))
-            else:
-                story.append(Paragraph(_markup(block.text), style))
+            paragraph = Paragraph(_markup(block.text), style, bulletText="\u2022" if block.style == "bullet" else None)
+            story.append(KeepTogether(headings + [paragraph]) if headings else paragraph)
         elif isinstance(block, Table):
-            parts = [_table_flowable(block, styles, width_pt)]
+            parts = headings + [_table_flowable(block, styles, width_pt)]
             if block.caption:
-                parts.insert(0, Paragraph(_markup(block.caption), styles["caption"]))
+                parts.insert(len(headings), Paragraph(_markup(block.caption), styles["caption"]))
             if len(block.rows) <= 25:  # a short table moves whole to the next page
                 story.append(KeepTogether(parts))
             else:  # a long one starts here unless the caption and a few rows would not fit, then splits
-                story.append(CondPageBreak(110))
+                story.append(CondPageBreak(110 + 30 * len(headings)))
                 story.extend(parts)
             story.append(Spacer(1, 6))
         elif isinstance(block, Figure):
             w_in, h_in = block.size_in
             slot = _FigureSlot.make(len(figures), w_in * 72, h_in * 72, placed)
             figures.append(block)
-            story.append(KeepTogether([slot, Paragraph(_markup(block.caption), styles["caption"])]))
+            story.append(KeepTogether(headings + [slot, Paragraph(_markup(block.caption), styles["caption"])]))
         elif isinstance(block, PageBreak):
-            story.append(RLPageBreak())
+            story.extend(headings)
+            story.append(RLPageBreak() if block.unless_room is None else CondPageBreak(block.unless_room * 72))
+        headings = []
+    story.extend(headings)
 
     def decorate(canvas, doc) -> None:
         canvas.saveState()
@@ -326,7 +337,12 @@ def _stamp_figures(report: bytes, figures: list[Figure], placed: list, path: Pat
     content and takes about a second a figure).
     """
     from pypdf import PdfReader, PdfWriter
-    from pypdf.generic import ArrayObject, DecodedStreamObject, DictionaryObject, NameObject
+    from pypdf.generic import (
+        ArrayObject,
+        DecodedStreamObject,
+        DictionaryObject,
+        NameObject,
+    )
 
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(report)))
     for index, page_number, x, y, scale in placed:

@@ -25,11 +25,11 @@ from seqrob.report.document import TEXT_HEIGHT_IN, TEXT_WIDTH_IN
 __all__ = [
     "ALL_LANGUAGES",
     "OKABE_ITO",
-    "order_colors",
+    "aso_matrix",
     "interval_plot",
     "language_heatmap",
+    "order_colors",
     "seed_distributions",
-    "aso_matrix",
 ]
 
 # Okabe & Ito (2008), without yellow (too pale on white paper); the baseline is grey.
@@ -102,11 +102,16 @@ def interval_plot(
     log: bool = False,
     scale: float = 1.0,
     group_note: Mapping[str, str] | None = None,
+    legend_title: str = "colour: the comparison's first order",
 ) -> Figure:
     """A forest plot: one row per estimate with its interval, grouped under bold group names.
 
     ``rows`` has ``group, term, estimate, ci_low, ci_high`` (unscaled); ``label(row)``
-    is the text printed right of the plot; filled markers are ``significant(row)``.
+    is the text printed right of the plot; filled markers are ``significant(row)``. A
+    legend above the plot says which colour is which (``colors``: name -> colour, the
+    names shown being those ``color_of`` gives a row) and what a filled marker means. An
+    interval that runs off the scale (unbounded, or beyond 1/64..64 on a log scale) is
+    drawn to the edge and ends in an arrowhead.
     """
     layout: list[tuple[str, object]] = []  # ("group", name) or ("row", series)
     for group in groups:
@@ -116,23 +121,28 @@ def interval_plot(
         layout.append(("group", group))
         layout.extend(("row", row) for _, row in part.iterrows())
     n = len(layout)
-    height = 0.75 + 0.165 * n
-    fig = _figure(TEXT_WIDTH_IN, height)
     # Margins from the longest labels (bold 7 pt ~ 0.068 in a character, mono 6.6 pt ~ 0.055 in).
     names = [f"{g}{(group_note or {}).get(g, '')}" for g in groups] + list(rows["term"])
     left = 0.12 + 0.068 * max(len(t) for t in names)
-    right = 0.1 + 0.055 * max((len(label(r)) for _, r in rows.iterrows()), default=10)
+    right = 0.18 + 0.056 * max((len(label(r)) for _, r in rows.iterrows()), default=10)
     width = TEXT_WIDTH_IN - left - right - 0.15
+    used = set(rows["term"].map(color_of))
+    entries = {name: c for name, c in colors.items() if c in used}
+    columns = _legend_columns(list(entries) + list(_MARKER_KEY), TEXT_WIDTH_IN - 0.3)
+    top = 0.3 + 0.15 * math.ceil((len(entries) + len(_MARKER_KEY)) / columns)  # inches: the legend
+    bottom = 0.55  # the x-axis
+    height = top + bottom + 0.165 * n
+    fig = _figure(TEXT_WIDTH_IN, height)
+    low_edge, high_edge = _interval_range(rows, reference=reference, log=log, scale=scale)
     with matplotlib.rc_context(_RC):
-        ax = fig.add_axes((left / TEXT_WIDTH_IN, 0.55 / height, width / TEXT_WIDTH_IN, 1 - 0.75 / height))
+        ax = fig.add_axes((left / TEXT_WIDTH_IN, bottom / height, width / TEXT_WIDTH_IN, 1 - (top + bottom) / height))
+        ax.set_xlim(low_edge, high_edge)
         y = np.arange(n)[::-1].astype(float)
         ticks, tick_labels, bold = [], [], []
-        values = []
         for (kind, item), yy in zip(layout, y):
+            ticks.append(yy)
             if kind == "group":
-                ticks.append(yy)
-                note = (group_note or {}).get(item, "")
-                tick_labels.append(f"{item}{note}")
+                tick_labels.append(f"{item}{(group_note or {}).get(item, '')}")
                 bold.append(True)
                 ax.axhspan(yy - 0.5, yy + 0.5, color="#eef1f5", lw=0, zorder=0)
                 continue
@@ -140,14 +150,11 @@ def interval_plot(
             est, low, high = (row[c] * scale for c in ("estimate", "ci_low", "ci_high"))
             color = color_of(row["term"])
             filled = significant(row)
-            if np.isfinite(low) and np.isfinite(high):
-                ax.plot([low, high], [yy, yy], color=color, lw=1.3, solid_capstyle="butt", zorder=2)
-                values.extend([low, high])
+            if np.isfinite(est) or np.isfinite(low) or np.isfinite(high):
+                _draw_interval(ax, low, high, yy, color, low_edge, high_edge)
             if np.isfinite(est):
                 ax.plot(est, yy, marker="D" if filled else "o", ms=4.2 if filled else 4,
                         mfc=color if filled else "white", mec=color, mew=1.1, zorder=3)  # fmt: skip
-                values.append(est)
-            ticks.append(yy)
             tick_labels.append(row["term"])
             bold.append(False)
             ax.text(1.0 + 0.12 / width, yy, label(row), transform=ax.get_yaxis_transform(), va="center", ha="left",
@@ -159,27 +166,73 @@ def interval_plot(
         ax.set_ylim(-0.6, n - 0.4)
         ax.axvline(reference * (1 if log else scale), color="#333333", lw=0.7, ls="--", zorder=1)
         if log:
-            # Ratios: at most 1/64 to 64 shown; wider (or unbounded) intervals run off the edge.
-            ax.set_xscale("log")
-            finite = [v for v in values if np.isfinite(v) and v > 0] + [reference]
-            low, high = max(min(finite) / 1.25, 1 / 64), min(max(finite) * 1.25, 64)
-            ax.set_xlim(low, high)
             from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-            ticks = [t for t in (0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50) if low <= t <= high]
+            ax.set_xscale("log")
+            ax.set_xlim(low_edge, high_edge)
+            ticks = [t for t in (0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50) if low_edge <= t <= high_edge]
             if len(ticks) > 7:  # thin a wide range so the labels do not crowd
                 ticks = [t for t in ticks if t in (0.02, 0.1, 0.5, 1, 2, 10, 50)]
             ax.xaxis.set_major_locator(FixedLocator(ticks))
             ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
             ax.xaxis.set_minor_locator(NullLocator())
-        else:
-            finite = [v for v in values if np.isfinite(v)] + [reference * scale]
-            span = max(finite) - min(finite) or 1.0
-            ax.set_xlim(min(finite) - 0.06 * span, max(finite) + 0.06 * span)
         ax.grid(axis="x", color="#dddddd", lw=0.5, zorder=0)
         ax.set_xlabel(xlabel)
         ax.spines["left"].set_visible(False)
+        _legend(fig, ax, entries, legend_title, columns)
     return fig
+
+
+def _interval_range(rows: pd.DataFrame, *, reference: float, log: bool, scale: float) -> tuple[float, float]:
+    """The x-axis range of a forest plot: every finite value with a margin; ratios at most 1/64 to 64."""
+    values = rows[["estimate", "ci_low", "ci_high"]].to_numpy(dtype=float).ravel() * scale
+    if log:
+        finite = [v for v in values if np.isfinite(v) and v > 0] + [reference]
+        return max(min(finite) / 1.25, 1 / 64), min(max(finite) * 1.25, 64)
+    finite = [v for v in values if np.isfinite(v)] + [reference * scale]
+    span = max(finite) - min(finite) or 1.0
+    return min(finite) - 0.06 * span, max(finite) + 0.06 * span
+
+
+def _draw_interval(ax, low: float, high: float, y: float, color: str, low_edge: float, high_edge: float) -> None:
+    """One interval's line, cut at the axis range with an arrowhead where it runs off (or is unbounded)."""
+    off_low = not (np.isfinite(low) and low >= low_edge)
+    off_high = not (np.isfinite(high) and high <= high_edge)
+    start = low_edge if off_low else low
+    end = high_edge if off_high else high
+    ax.plot([start, end], [y, y], color=color, lw=1.3, solid_capstyle="butt", zorder=2)
+    for off, edge, marker in ((off_low, low_edge, "<"), (off_high, high_edge, ">")):
+        if off:
+            ax.plot(edge, y, marker=marker, ms=3.6, color=color, mew=0, zorder=2, clip_on=False)
+
+
+_MARKER_KEY = {"filled: significant after correction": "D", "open: not significant": "o"}
+
+
+def _legend_columns(labels: Sequence[str], width_in: float) -> int:
+    """The most legend columns that fit in ``width_in``: entries fill the columns one after
+    another, each column as wide as its longest entry (7 pt ~ 0.055 in a character, plus
+    the handle and the gap)."""
+    widths = [0.45 + 0.055 * len(text) for text in labels]
+    for columns in range(len(labels), 1, -1):
+        rows = math.ceil(len(labels) / columns)
+        if sum(max(widths[i:i + rows]) for i in range(0, len(labels), rows)) <= width_in:
+            return columns
+    return 1
+
+
+def _legend(fig: Figure, ax, colors: Mapping[str, str], title: str, columns: int) -> None:
+    """Above the axes, from the figure's left edge: which colour is which, and what filled and
+    open markers mean."""
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=c, lw=1.3, marker="o", ms=4, mfc="white", mew=1.1, label=name)
+               for name, c in colors.items()]  # fmt: skip
+    handles += [Line2D([], [], color="#555555", lw=0, marker=marker, ms=4, mfc="#555555" if marker == "D" else "white",
+                       mew=1.1, label=text) for text, marker in _MARKER_KEY.items()]  # fmt: skip
+    fig.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.1 / TEXT_WIDTH_IN, ax.get_position().y1 + 0.01), ncols=columns,
+               frameon=False, title=title, title_fontsize=7, alignment="left", handlelength=1.8, columnspacing=1.2,
+               borderaxespad=0, borderpad=0.2, labelspacing=0.3)  # fmt: skip
 
 
 # --- per-language heatmap -----------------------------------------------------------------
@@ -194,21 +247,21 @@ def language_heatmap(
     means: pd.DataFrame,
     *,
     orders: Sequence[str],
-    baseline: str | None,
+    reference: str | None,
     families: Sequence[str],
     language_label: Mapping[str, str],
     family_of: Mapping[str, str],
     scale: float,
     unit: str,
 ) -> Figure:
-    """Mean score per language (rows, grouped by family) and order (columns), and the
-    difference of each order from the baseline beside it."""
+    """Mean score per language (rows, grouped by family) and order (columns), and beside it
+    the difference of each other order from ``reference`` (the baseline, or the first order)."""
     languages = [code for family in families for code in sorted(c for c, f in family_of.items() if f == family)]
     languages = [code for code in languages if code in set(means["language"])]
     table = means.pivot_table(index="language", columns="order", values="score").reindex(index=languages)
     table = table.reindex(columns=[o for o in orders if o in table.columns]) * scale
-    has_diff = baseline in table.columns and table.shape[1] >= 2
-    diff = table.drop(columns=[baseline]).sub(table[baseline], axis=0) if has_diff else None
+    has_diff = reference in table.columns and table.shape[1] >= 2
+    diff = table.drop(columns=[reference]).sub(table[reference], axis=0) if has_diff else None
     n_rows, n_cols = table.shape
     n_diff = diff.shape[1] if has_diff else 0
     height = 1.35 + 0.175 * n_rows
@@ -233,8 +286,8 @@ def language_heatmap(
             norm = TwoSlopeNorm(vcenter=0.0, vmin=-bound or -1e-9, vmax=bound or 1e-9)
             image2 = _cells(ax2, values, cmap="PuOr", norm=norm)
             _annotate(ax2, values, image2, digits, signed=True)
-            _axes_labels(ax2, [f"{c}\n\u2212 {baseline}" for c in diff.columns], None)
-            fig.text(x0 / TEXT_WIDTH_IN, 1 - 0.12 / height, f"difference from {baseline}", fontsize=7.5, fontweight="bold",
+            _axes_labels(ax2, [f"{c}\n\u2212 {reference}" for c in diff.columns], None)
+            fig.text(x0 / TEXT_WIDTH_IN, 1 - 0.12 / height, f"difference from {reference}", fontsize=7.5, fontweight="bold",
                      va="top")  # fmt: skip
             _colorbar(fig, image2, ax2, height)
             axes.append(ax2)
@@ -318,7 +371,10 @@ def seed_distributions(
     n = len(panels)
     ncols = min(4, n)
     nrows = math.ceil(n / ncols)
-    long_labels = max(len(o) for o in orders) * len(orders) > 14  # more than fits under a 1.6-inch panel
+    # A panel is ~(text width / (ncols + 0.38 gaps)) wide; names longer than their slot (7 pt ~ 0.055 in
+    # a character) are turned.
+    slot = TEXT_WIDTH_IN * 0.915 / (ncols + 0.38 * (ncols - 1)) / len(orders)
+    long_labels = 0.055 * max(len(o) for o in orders) > 0.9 * slot
     panel_h = 1.55 + (0.25 if long_labels else 0)
     height = 0.35 + panel_h * nrows
     fig = _figure(TEXT_WIDTH_IN, height)

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from seqrob.analysis import Options, Significance
 from seqrob.report.document import Block, Figure, write_html, write_pdf
 from seqrob.report.sources import Inputs, gather
 
@@ -66,33 +67,26 @@ class Report:
 
 def build_report(
     warehouse,
+    options: Options | None = None,
     *,
-    task: str | None = None,
-    metric: str | None = None,
-    experiment: str | None = None,
-    method: str | None = None,
-    baseline: str = "none",
-    alpha: float = 0.05,
-    correction: str = "holm",
-    n_boot: int = 10_000,
-    seed: int = 0,
-    effect: float = 0.01,
     reanalyze: bool = False,
     calibration=None,
+    analysis: Significance | None = None,
+    **overrides,
 ) -> Report:
     """Build the report's blocks (figures drawn, nothing written).
 
-    The analysis options are those of :func:`seqrob.analysis.analyze`; a stored analysis
-    with exactly these options over the current data is reused, else one is run (and
-    stored, when the warehouse is writable). ``reanalyze`` runs it even when one is stored.
-    ``calibration``: a calibration table or its CSV (see :func:`render_report`).
+    ``options`` (:class:`seqrob.analysis.Options`, or keyword ``overrides`` such as
+    ``alpha=0.1``): a stored analysis with exactly these options over the current data
+    is reused, else one is run (and stored, when the warehouse is writable).
+    ``reanalyze`` runs it even when one is stored; ``analysis`` reports that analysis
+    (of this warehouse) as it is. ``calibration``: see :func:`render_report`.
     """
     from seqrob.report.sections import build
 
     began = time.perf_counter()
-    inputs = gather(warehouse, task=task, metric=metric, experiment=experiment, method=method, baseline=baseline,
-                    alpha=alpha, correction=correction, n_boot=n_boot, seed=seed, effect=effect, reanalyze=reanalyze,
-                    calibration=calibration)  # fmt: skip
+    options = Options.of(options, **overrides) if analysis is None else analysis.options
+    inputs = gather(warehouse, options, reanalyze=reanalyze, calibration=calibration, analysis=analysis)
     analysed = time.perf_counter() - began
     return Report(blocks=build(inputs), inputs=inputs, seconds_analysis=analysed)
 
@@ -100,20 +94,13 @@ def build_report(
 def render_report(
     warehouse,
     out: str | Path = DEFAULT_OUT,
+    options: Options | None = None,
     *,
-    task: str | None = None,
-    metric: str | None = None,
-    experiment: str | None = None,
-    method: str | None = None,
-    baseline: str = "none",
-    alpha: float = 0.05,
-    correction: str = "holm",
-    n_boot: int = 10_000,
-    seed: int = 0,
-    effect: float = 0.01,
     html: bool = True,
     reanalyze: bool = False,
     calibration=None,
+    analysis: Significance | None = None,
+    **overrides,
 ) -> Path:
     """Render the robustness report of the warehouse's runs as a PDF; return its path.
 
@@ -124,9 +111,11 @@ def render_report(
         is stored; otherwise the fresh analysis is used without being stored).
     out
         The PDF to write (default ``reports/robustness.pdf``); its folder is created.
-    task, metric, experiment, method, baseline, alpha, correction, n_boot, seed, effect
-        As :func:`seqrob.analysis.analyze`. With several methods stored and no ``method``,
-        each method gets its own analysis and its own sections.
+    options, **overrides
+        The analysis options (:class:`seqrob.analysis.Options`; keywords ``task``,
+        ``metric``, ``experiment``, ``method``, ``baseline``, ``alpha``, ``correction``,
+        ``n_boot``, ``seed``, ``effect`` override single fields). With several methods
+        stored and no ``method``, each method gets its own analysis and sections.
     html
         Also write the same report as ``<out>.html`` (self-contained, SVG figures).
     reanalyze
@@ -135,6 +124,8 @@ def render_report(
         The calibration table shown in the Methods section: a DataFrame from
         :func:`seqrob.analysis.calibrate.calibrate` or the CSV that ``seqrob analyze
         calibrate --out`` writes; default: the table shipped with seqrob, if any.
+    analysis
+        Report this analysis of ``warehouse`` (``seqrob.analyze(...).report()`` does).
 
     Returns
     -------
@@ -148,7 +139,6 @@ def render_report(
     seqrob.warehouse.errors.InputError
         A filter names nothing stored, or an analysis option is out of range.
     """
-    report = build_report(warehouse, task=task, metric=metric, experiment=experiment, method=method, baseline=baseline,
-                          alpha=alpha, correction=correction, n_boot=n_boot, seed=seed, effect=effect,
-                          reanalyze=reanalyze, calibration=calibration)  # fmt: skip
+    report = build_report(warehouse, options, reanalyze=reanalyze, calibration=calibration, analysis=analysis,
+                          **overrides)  # fmt: skip
     return report.write(out, html=html)

@@ -11,27 +11,36 @@ from importlib import metadata
 import numpy as np
 import pandas as pd
 
+from seqrob.analysis.design import FEW_SEEDS
 from seqrob.report import figures
-from seqrob.report.document import Block, Figure, Heading, PageBreak, Table, Text
+from seqrob.report.document import (
+    TEXT_HEIGHT_IN,
+    Block,
+    Figure,
+    Heading,
+    PageBreak,
+    Table,
+    Text,
+)
+from seqrob.report.findings import statements, table_title, verdict_table
 from seqrob.report.sources import Group, Inputs
 from seqrob.report.text import (
     CORRECTION_NAMES,
     REFERENCES,
-    SUMMARY_ITEMS,
-    Findings,
     design_line,
-    findings,
     interval,
+    intervals_of,
+    join,
     number,
     p_text,
+    percent,
     plural,
-    primary_variance,
     scale_of,
     split_term,
     term_text,
 )
 
-__all__ = ["build", "QUESTION"]
+__all__ = ["QUESTION", "build"]
 
 QUESTION = (
     "Does the order of intermediate fine-tuning tasks change zero-shot cross-lingual performance, or its "
@@ -41,21 +50,26 @@ PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "duckdb", "pyarrow", "mat
             "pypdf", "torch", "transformers", "tokenizers")  # fmt: skip
 
 
+#: A section after page 1 starts on a new page unless this much of the page (inches) is left:
+#: short sections share a page instead of leaving one mostly empty.
+SECTION_ROOM = 0.4 * TEXT_HEIGHT_IN
+
+
 def build(inputs: Inputs) -> list[Block]:
     """Every block of the report, in reading order."""
     blocks: list[Block] = []
     blocks += summary(inputs)
-    blocks.append(PageBreak())
+    blocks.append(PageBreak())  # page 1 stands alone
     blocks += design(inputs)
     for number_, group in enumerate(inputs.groups, start=1):
-        blocks.append(PageBreak())
+        blocks.append(PageBreak(unless_room=SECTION_ROOM))
         blocks += accuracy(group, inputs, index=number_)
     for number_, group in enumerate(inputs.groups, start=1):
-        blocks.append(PageBreak())
+        blocks.append(PageBreak(unless_room=SECTION_ROOM))
         blocks += robustness(group, inputs, index=number_)
-    blocks.append(PageBreak())
+    blocks.append(PageBreak(unless_room=SECTION_ROOM))
     blocks += methods(inputs)
-    blocks.append(PageBreak())
+    blocks.append(PageBreak(unless_room=SECTION_ROOM))
     blocks += reproducibility(inputs)
     return blocks
 
@@ -69,49 +83,40 @@ def _section(inputs: Inputs, number_: int, title: str, group: Group, index: int)
 
 
 def summary(inputs: Inputs) -> list[Block]:
-    p = inputs.parameters
-    alpha, correction = p["alpha"], p["correction"]
-    found = Findings()
-    for group in inputs.groups:
-        found.extend(findings(group, alpha=alpha, correction=correction, effect=p["effect"], prefix=len(inputs.groups) > 1))
+    """Page 1: the question, the design, and per task x metric the stored findings -- the
+    same sentences and table the terminal prints (:mod:`seqrob.report.findings`)."""
+    options = inputs.options
     experiment = inputs.experiment or "all experiments"
+    ids = ", ".join(str(a.analysis_id) for a in inputs.analyses if a.analysis_id is not None) or "(not stored)"
     blocks: list[Block] = [
         Heading("Does task order matter? A robustness report"),
-        Text(f"Experiment **{experiment}** \u00b7 warehouse {inputs.path} \u00b7 seqrob analysis "
-             f"{', '.join(str(a.analysis_id) for a in inputs.analyses if a.analysis_id is not None) or '(not stored)'}", "note"),
+        Text(f"Experiment **{experiment}** \u00b7 warehouse {inputs.path} \u00b7 seqrob analysis {ids}", "note"),
         Text(f"**Question.** {QUESTION}", "lead"),
         Text(f"**Design.** {design_line(inputs.groups)}", "lead"),
     ]
-    tested = any(not g.results[g.results["test"] == "contrast"].empty for g in inputs.groups)
-    untested = "Cannot be assessed: no test was possible (see below)."
-    headings = (
-        ("Where order changes accuracy", found.accuracy,
-         "Nowhere: no order contrast survives the correction." if tested else untested),
-        ("Where order changes across-seed variance", found.variance, "Nowhere (see below)." if tested else untested),
-        ("Where there is no evidence of an order effect", found.no_evidence, None),
-        ("What this design cannot tell", found.cannot_tell, "Nothing beyond the limits stated in Section 5."),
-    )
-    headings += (("Can these verdicts be trusted?", inputs.cautions,
-                  "No test the verdicts read is off target on these runs or in simulations of this design."),)
-    for title, items, empty in headings:
-        if not items and empty is None:
-            continue
-        blocks.append(Text(f"**{title}**", "body"))
-        if not items:
-            blocks.append(Text(empty, "bullet"))
-        for item in items[:SUMMARY_ITEMS]:
-            blocks.append(Text(item, "bullet"))
-        if len(items) > SUMMARY_ITEMS:
-            blocks.append(Text(f"... and {len(items) - SUMMARY_ITEMS} more (Section 3 lists every contrast).", "bullet"))
-    name = CORRECTION_NAMES.get(correction, correction)
-    unit = "points of " + inputs.groups[0].metric if scale_of(inputs.groups[0].metric).unit == "points" else "metric units"
+    several = len(inputs.groups) > 1
+    for group in inputs.groups:
+        if several:
+            blocks.append(Text(f"**{group.label}**", "body"))
+        for sentence in statements(group.findings, prefix=False):
+            blocks.append(Text(sentence[0].upper() + sentence[1:] + ".", "bullet"))
+        table = verdict_table(group.findings)
+        if len(table):
+            blocks.append(Table(list(table.columns), table.values.tolist(), caption=table_title(group.findings),
+                                align=["l", "l", "r", "l", "r", "l", "r"],
+                                widths=[1.4, 1.5, 1.4, 0.9, 1.2, 0.9, 0.6]))  # fmt: skip
+    blocks.append(Text("**Can these verdicts be trusted?**", "body"))
+    for item in inputs.cautions or ["No test the verdicts read is off target on these runs or in simulations of "
+                                    "this design."]:  # fmt: skip
+        blocks.append(Text(item, "bullet"))
+    name = CORRECTION_NAMES.get(options.correction, options.correction)
     blocks.append(Text(
-        f"How to read this: differences are in {unit} (first order minus second), with {(1 - alpha) * 100:g}% "
-        f"confidence intervals from the t over seeds of each family's own differences; p-values are {name}-adjusted "
-        f"over all order contrasts of a task "
-        f"(\u03b1 = {alpha:g}). 'No evidence' is not evidence of no effect: the interval says which effects the data "
-        "still allow. Section 3 has the contrasts and the model, Section 4 across-seed variability, Section 5 exactly "
-        "what was computed.", "note"))  # fmt: skip
+        f"How to read this: each row compares two orders in one family (first minus second); 'found' means the "
+        f"{name}-adjusted p is below \u03b1 = {options.alpha:g}, corrected over the family of tests named in Section 5. "
+        "'No evidence' is not evidence of no effect: the interval says which effects the data still allow, and "
+        "'seeds needed' how many seeds per order would detect the planned effect with 80% power. 'Cannot tell': "
+        "the design cannot support the test. Section 3 has every contrast, Section 4 across-seed variability, "
+        "Section 5 exactly what was computed.", "note"))  # fmt: skip
     return blocks
 
 
@@ -205,10 +210,23 @@ def _families_note(group: Group) -> dict[str, str]:
     return {f: f"  ({plural(int(n), 'language')})" for f, n in counts.items()}
 
 
+def _correction(rows: pd.DataFrame, inputs: Inputs) -> str:
+    """The reader's name of the correction behind the rows' adjusted p (their ``correction``
+    column; the analysis option where no row says)."""
+    named = rows["correction"].dropna()
+    code = named.iloc[0] if len(named) else inputs.options.correction
+    return CORRECTION_NAMES.get(code, code)
+
+
+def _level(rows: pd.DataFrame, inputs: Inputs) -> str:
+    """The rows' interval level (their ``confidence`` column; ``1 - alpha`` where no row says)."""
+    levels = rows["confidence"].dropna()
+    return percent(levels.iloc[0] if len(levels) else inputs.options.confidence)
+
+
 def accuracy(group: Group, inputs: Inputs, *, index: int) -> list[Block]:
-    p = inputs.parameters
+    alpha = inputs.options.alpha
     scale = scale_of(group.metric)
-    name = CORRECTION_NAMES.get(p["correction"], p["correction"])
     colors = figures.order_colors(group.orders, group.baseline)
     blocks: list[Block] = [Heading(_section(inputs, 3, "Accuracy", group, index))]
     contrasts = group.results[(group.results["test"] == "contrast") & group.results["family"].notna()]
@@ -217,28 +235,30 @@ def accuracy(group: Group, inputs: Inputs, *, index: int) -> list[Block]:
                            "single order) order cannot be separated from seed noise, so this section shows mean scores "
                            "only."))  # fmt: skip
     else:
-        n = len(contrasts)
+        name = _correction(contrasts, inputs)
+        source = intervals_of(contrasts) or "no intervals"
+        corrected = contrasts["n_corrected"].dropna()
+        count = int(corrected.iloc[0]) if len(corrected) else len(contrasts)
         blocks.append(Text(
             f"Each row is the difference in mean {group.metric} between two orders within one language family "
-            f"(first minus second): the mean over seeds of each seed's difference in the family's mean, tested with "
-            f"the t over seeds of that family's own differences (so a noisy family cannot borrow a quiet family's "
-            f"variance). {name} correction over all {n} contrasts of {group.label}; filled diamonds are "
-            f"significant at \u03b1 = {p['alpha']:g} after it."))  # fmt: skip
+            f"(first minus second), tested on that family's own seed-to-seed differences, so a noisy family cannot "
+            f"borrow a quiet family's variance; intervals: {source}. {name} correction over the {count} contrasts of "
+            f"{group.label}; filled diamonds are significant at \u03b1 = {alpha:g} after it."))  # fmt: skip
         rows = contrasts.assign(group=contrasts["family"])
         pages = figures.chunk_groups([(f, int((rows["group"] == f).sum()) + 1) for f in group.families])
         for k, families in enumerate(pages):
             fig = figures.interval_plot(
                 rows[rows["group"].isin(families)], groups=families, colors=colors,
                 color_of=lambda term: colors.get(split_term(term)[0], "#333333"),
-                xlabel=f"difference in {group.metric} ({scale.unit})", scale=scale.factor,
+                xlabel=f"difference in {group.metric} ({scale.unit}); lines: {source}", scale=scale.factor,
                 label=lambda r: f"{scale.value(r['estimate'], signed=True):>6} {interval(r['ci_low'], r['ci_high'], scale):<16} {_p_label(r['p_adjusted'])}",
-                significant=lambda r: bool(r["p_adjusted"] < p["alpha"]), group_note=_families_note(group),
+                significant=lambda r: bool(r["p_adjusted"] < alpha), group_note=_families_note(group),
             )  # fmt: skip
             part = f" (part {k + 1} of {len(pages)})" if len(pages) > 1 else ""
             blocks.append(Figure(fig, caption=(
                 f"**Order contrasts per language family{part}** ({group.label}). Points: difference in mean "
-                f"{group.metric}, {scale.unit}; lines: {(1 - p['alpha']) * 100:g}% CIs (t over seeds); dashed: no difference. "
-                f"Right: estimate, CI and {name}-adjusted p.")))  # fmt: skip
+                f"{group.metric}, {scale.unit}; lines: {source}; dashed: no difference. Colour: the first order "
+                f"of each comparison. Right: estimate, CI and {name}-adjusted p.")))  # fmt: skip
         blocks.append(_contrast_table(group, contrasts, inputs))
     blocks += _heatmaps(group, scale, inputs.languages)
     blocks += _model_tables(group, inputs)
@@ -250,47 +270,46 @@ def _p_label(p) -> str:
     return "p" + ("" if text.startswith("<") else "=") + text
 
 
-def _second_opinion(group: Group) -> tuple[list[str], pd.DataFrame, pd.DataFrame]:
-    """The resampling check beside the model: with few seeds the seed-level paired t interval and
-    the exact sign-flip p; otherwise the paired bootstrap's percentile interval and its p."""
+def _check(group: Group) -> pd.DataFrame:
+    """The resampling check shown beside each contrast: the exact sign-flip test where it ran
+    (few seeds), else the paired bootstrap's percentile interval."""
     results = group.results
-    flips = results[results["test"] == "signflip_contrast"].drop_duplicates(["term", "family"])
+    flips = results[results["test"] == "signflip_contrast"]
     if len(flips):
-        return ["exact sign-flip: CI", "sign-flip p (adj.)"], flips, flips
+        return flips.drop_duplicates(["term", "family"])
     boot = results[results["test"] == "bootstrap_contrast"]
-    percentile = boot[boot["method"].fillna("").str.contains("percentile")]
-    chosen = (percentile if len(percentile) else boot).drop_duplicates(["term", "family"])
-    return ["paired bootstrap: CI", "bootstrap p (adj.)"], chosen, chosen  # percentile interval
+    percentile = boot[boot["variant"] == "percentile"]
+    return (percentile if len(percentile) else boot).drop_duplicates(["term", "family"])
 
 
 def _contrast_table(group: Group, contrasts: pd.DataFrame, inputs: Inputs) -> Table:
     scale = scale_of(group.metric)
-    name = CORRECTION_NAMES.get(inputs.parameters["correction"], inputs.parameters["correction"])
-    headers, intervals, pvalues = _second_opinion(group)
-    intervals = intervals.set_index(["family", "term"])
-    pvalues = pvalues.set_index(["family", "term"])
+    name = _correction(contrasts, inputs)
+    check = _check(group)
+    adjusted = check["correction"].notna().any()
+    by_key = check.set_index(["family", "term"])
     order = {f: i for i, f in enumerate(group.families)}
     rows = []
     for r in contrasts.sort_values("family", key=lambda s: s.map(order), kind="stable").itertuples():
         key = (r.family, r.term)
-        significant = r.p_adjusted < inputs.parameters["alpha"]
-        rows.append([
-            r.family, r.term, scale.value(r.estimate, signed=True), interval(r.ci_low, r.ci_high, scale),
-            number(r.df, 1), p_text(r.p_value), ("**" + p_text(r.p_adjusted) + "**") if significant else p_text(r.p_adjusted),
-            interval(intervals.loc[key, "ci_low"], intervals.loc[key, "ci_high"], scale) if key in intervals.index else "\u2013",
-            p_text(pvalues.loc[key, "p_adjusted"]) if key in pvalues.index else "\u2013",
-        ])  # fmt: skip
-    check = headers[0].split(":")[0]
-    return Table(
-        ["family", "contrast", f"diff. ({scale.unit})", f"{(1 - inputs.parameters['alpha']) * 100:g}% CI", "df", "p",
-         f"p ({name})"] + headers,
-        rows,
-        caption=(f"**Every order contrast** of {group.label}: the t over seeds of each family's differences (primary) "
-                 f"and, as a check, the {check}. Bold: significant after correction."),
-        align=["l", "l", "r", "r", "r", "r", "r", "r", "r"],
-        widths=[1.45, 1.65, 0.95, 1.4, 0.5, 0.8, 0.8, 1.4, 1.1],
-        font_size=7,
-    )
+        significant = r.p_adjusted < inputs.options.alpha
+        row = [r.family, r.term, scale.value(r.estimate, signed=True), interval(r.ci_low, r.ci_high, scale),
+               number(r.df, 1), p_text(r.p_value), ("**" + p_text(r.p_adjusted) + "**") if significant else p_text(r.p_adjusted)]  # fmt: skip
+        if len(check):
+            found = key in by_key.index
+            row += [interval(by_key.loc[key, "ci_low"], by_key.loc[key, "ci_high"], scale) if found else "\u2013",
+                    p_text(by_key.loc[key, "p_adjusted" if adjusted else "p_value"]) if found else "\u2013"]  # fmt: skip
+        rows.append(row)
+    header = ["family", "contrast", f"diff. ({scale.unit})", f"{_level(contrasts, inputs)} CI", "df", "p", f"p ({name})"]
+    widths = [1.45, 1.65, 0.95, 1.4, 0.5, 0.8, 0.8]
+    caption = f"**Every order contrast** of {group.label}: {intervals_of(contrasts)} with its p"
+    if len(check):
+        kind = join(dict.fromkeys(check["interval"].dropna())) or "check"
+        header += [f"{kind}: {_level(check, inputs)} CI", f"its p ({_correction(check, inputs) if adjusted else 'unadjusted'})"]
+        widths += [1.4, 1.1]
+        caption += f" (primary) and, as a check, the {intervals_of(check) or kind} with its p"
+    return Table(header, rows, caption=caption + ". Bold: significant after correction.",
+                 align=["l", "l"] + ["r"] * (len(header) - 2), widths=widths, font_size=7)
 
 
 def _heatmaps(group: Group, scale, languages: pd.DataFrame) -> list[Block]:
@@ -300,9 +319,11 @@ def _heatmaps(group: Group, scale, languages: pd.DataFrame) -> list[Block]:
     blocks: list[Block] = []
     counts = data.groupby("family")["language"].nunique()
     pages = figures.chunk_groups([(f, int(counts[f])) for f in group.families], limit=52)
+    reference = _reference_order(group)
+    beside = f"; right: each other order minus {reference}" if len(group.orders) > 1 else ""
     for k, families in enumerate(pages):
         fig = figures.language_heatmap(
-            means[means["language"].map(family_of).isin(families)], orders=group.orders, baseline=group.baseline,
+            means[means["language"].map(family_of).isin(families)], orders=group.orders, reference=reference,
             families=families, language_label=_language_labels(data, languages), family_of=family_of, scale=scale.factor,
             unit=scale.unit if scale.unit != "points" else f"{group.metric} (\u00d7100)",
         )  # fmt: skip
@@ -310,9 +331,15 @@ def _heatmaps(group: Group, scale, languages: pd.DataFrame) -> list[Block]:
         seeds = group.min_seeds
         blocks.append(Figure(fig, caption=(
             f"**Mean {group.metric} per language and order{part}** ({group.label}), averaged over "
-            f"{plural(seeds, 'seed')}; right: each order minus {group.baseline}. Languages are grouped by family. "
+            f"{plural(seeds, 'seed')}{beside}. Languages are grouped by family. "
             "These are descriptive means, not tests: per-language differences carry seed noise.")))  # fmt: skip
     return blocks
+
+
+def _reference_order(group: Group) -> str:
+    """The order the others are compared with: the baseline where it was run, else the first order
+    (as in the contrasts, where the first-listed order comes second)."""
+    return group.baseline if group.baseline in group.orders else group.orders[0]
 
 
 def _language_labels(data: pd.DataFrame, languages: pd.DataFrame) -> dict[str, str]:
@@ -333,9 +360,12 @@ def _model_tables(group: Group, inputs: Inputs) -> list[Block]:
         blocks.append(Text("Not fitted: it needs at least two orders with at least two seeds each."))
         return blocks
     formula = model.get("formula") or "score ~ order * family + (1|seed) + (1|seed:order) + (1|language)"
+    fixed = pd.DataFrame(model["fixed_effects"])
+    first_order = _absent_level(group.orders, fixed["term"], "order")
+    first_family = _absent_level(group.families, fixed["term"], "family")
     blocks.append(Text(
         f"Fitted by {model.get('criterion', 'REML')} to every score of {group.label} (one per run \u00d7 language): "
-        f"**{formula}**. The fixed effects are the baseline's mean in the reference family and the differences "
+        f"**{formula}**. The fixed effects are {first_order}'s mean in {first_family} and the differences "
         "from it; the random intercepts carry what is not the order's doing: each seed, each seed \u00d7 order run, "
         f"each language. {'Converged.' if model.get('converged', True) else 'The optimiser did NOT converge: read with care.'}"))  # fmt: skip
     components = model.get("variance_components") or {}
@@ -357,37 +387,48 @@ def _model_tables(group: Group, inputs: Inputs) -> list[Block]:
     blocks.append(Table(["component", "variance", f"SD ({scale.unit})", "share"], rows,
                         caption="**Variance components**: where the variation in scores comes from.",
                         align=["l", "r", "r", "r"], widths=[5, 1.3, 1.3, 1]))  # fmt: skip
-    tests = group.results[group.results["test"].isin(["order_anova", "order_family_anova", "lrt_order",
-                                                      "lrt_order_family"])
-                          | (group.results["term"] == "run variance by order")]  # fmt: skip
+    tests = group.results[group.results["test"].isin(list(_MODEL_TESTS))]
     if len(tests):
-        what = {"order_anova": "order, over seeds (verdict)", "order_family_anova": "order \u00d7 family, over seeds (verdict)",
-                "lrt_order": "order, mixed model (reference)", "lrt_order_family": "order \u00d7 family, mixed model (reference)"}
-        rows = [[what.get(r.test, "run variance differs by order"), number(r.statistic, 2), number(r.df, 1),
-                 p_text(r.p_value), p_text(r.p_adjusted), _first_line(r.method, 400).split("; p_adjusted")[0]]
-                for r in tests.itertuples()]  # fmt: skip
-        blocks.append(Table(["test of", "statistic", "df", "p", "p (adj.)", "how"], rows,
+        rows = [[_MODEL_TESTS[r.test], number(r.statistic, 2), number(r.df, 1), p_text(r.p_value), p_text(r.p_adjusted),
+                 r.method or "\u2013"] for r in tests.itertuples()]  # fmt: skip
+        blocks.append(Table(["test of", "statistic", "df", "p", f"p ({_correction(tests, inputs)})", "how"], rows,
                             caption=("**Does order matter at all, and does its effect differ by family?** The "
                                      "verdicts read the tests over seeds (no shared run variance assumed); the mixed "
-                                     "model's F tests assume one run variance for all families and are for reference."),
-                            align=["l", "r", "r", "r", "r", "l"], widths=[2.6, 0.9, 0.6, 0.7, 0.7, 5.5], font_size=6.8))  # fmt: skip
-    fixed = pd.DataFrame(model["fixed_effects"])
+                                     "model's F tests assume one run variance for all families and are for reference. "
+                                     "Adjusted within the families of tests listed in Section 5."),
+                            align=["l", "r", "r", "r", "r", "l"], widths=[2.6, 0.9, 0.6, 0.7, 0.9, 5.3], font_size=6.8))  # fmt: skip
     rows = [[term_text(r.term), scale.value(r.estimate, signed=r.term != "(Intercept)"), scale.value(r.se),
              number(r.df, 1), number(r.statistic, 2), p_text(r.p_value)] for r in fixed.itertuples()]  # fmt: skip
     blocks.append(Table(["term", f"estimate ({scale.unit})", "SE", "df", "t", "p"], rows,
-                        caption=(f"**Fixed effects** (treatment coding: the intercept is {group.baseline} in the first "
-                                 "family; unadjusted p; the per-family contrasts above are the inference)."),
+                        caption=(f"**Fixed effects** (treatment coding: the intercept is {first_order} in "
+                                 f"{first_family}; unadjusted p; the per-family contrasts above are the inference)."),
                         align=["l", "r", "r", "r", "r", "r"], widths=[5, 1.4, 1, 0.9, 0.9, 0.9]))
     return blocks
+
+
+#: The model-level tests shown beside the mixed model, and what each tests.
+_MODEL_TESTS = {
+    "order_anova": "order, over seeds (verdict)",
+    "order_family_anova": "order \u00d7 family, over seeds (verdict)",
+    "lrt_order": "order, mixed model (reference)",
+    "lrt_order_family": "order \u00d7 family, mixed model (reference)",
+    "run_variance_lrt": "run variance differs by order (reference)",
+}
+
+
+def _absent_level(levels: Sequence[str], terms: pd.Series, factor: str) -> str:
+    """The reference level of a treatment-coded factor: the one level with no ``<factor><level>`` term."""
+    coded = set(terms)
+    absent = [level for level in levels if f"{factor}{level}" not in coded]
+    return absent[0] if len(absent) == 1 else f"the reference {factor}"
 
 
 # --- 4. robustness --------------------------------------------------------------------------------
 
 
 def robustness(group: Group, inputs: Inputs, *, index: int) -> list[Block]:
-    p = inputs.parameters
+    alpha = inputs.options.alpha
     scale = scale_of(group.metric)
-    name = CORRECTION_NAMES.get(p["correction"], p["correction"])
     colors = figures.order_colors(group.orders, group.baseline)
     blocks: list[Block] = [Heading(_section(inputs, 4, "Robustness across seeds", group, index))]
     seeds = group.min_seeds
@@ -416,25 +457,28 @@ def robustness(group: Group, inputs: Inputs, *, index: int) -> list[Block]:
             "y-scales (families differ in level; the spread within a panel is what matters). "
             "In brackets: languages in the family.")))  # fmt: skip
     pairs = group.results[(group.results["test"] == "variance") & group.results["term"].str.contains(" vs ", regex=False)]
-    primary = primary_variance(pairs) if len(pairs) else pairs
-    if len(primary):
-        rows = primary.assign(group=primary["family"].fillna(figures.ALL_LANGUAGES))
+    if len(pairs):
+        name = _correction(pairs, inputs)
+        source = intervals_of(pairs) or "no intervals"
+        rows = pairs.assign(group=pairs["family"].fillna(figures.ALL_LANGUAGES))
         groups = [figures.ALL_LANGUAGES] + group.families
         for chunk in figures.chunk_groups([(g, int((rows["group"] == g).sum()) + 1) for g in groups]):
             fig = figures.interval_plot(
                 rows[rows["group"].isin(chunk)], groups=chunk, colors=colors,
                 color_of=lambda term: colors.get(split_term(term)[0], "#333333"),
-                xlabel="ratio of across-seed SDs (first order / second; log scale)", log=True, reference=1.0,
+                xlabel=f"ratio of across-seed SDs (first order / second; log scale); lines: {source}", log=True,
+                reference=1.0,
                 label=lambda r: f"{_ratio(r['estimate']):>5} [{_ratio(r['ci_low'])}, {_ratio(r['ci_high'])}] {_p_label(r['p_adjusted'])}",
-                significant=lambda r: bool(r["p_adjusted"] < p["alpha"]), group_note=_families_note(group),
+                significant=lambda r: bool(r["p_adjusted"] < alpha), group_note=_families_note(group),
             )  # fmt: skip
             unbounded = int((~np.isfinite(rows["ci_high"].astype(float)) | (rows["ci_low"] < 1 / 64)).sum())
-            note = (f" {unbounded} of {len(rows)} intervals run off the scale (unbounded or beyond 1/64): with "
-                    f"{plural(seeds, 'seed')} per order the data cannot bound those ratios.") if unbounded else ""  # fmt: skip
+            note = (f" {unbounded} of {len(rows)} intervals run off the scale (arrowheads: unbounded or beyond 1/64): "
+                    f"with {plural(seeds, 'seed')} per order the data cannot bound those ratios.") if unbounded else ""  # fmt: skip
             blocks.append(Figure(fig, caption=(
-                f"**SD ratios** ({group.label}): across-seed SD under the first order divided by that under the second, "
-                f"with {(1 - p['alpha']) * 100:g}% CIs (the scale ratios the permutation test of spread does not reject); dashed: equal spread. Right: ratio, CI and {name}-adjusted "
-                f"p of the permutation test (order labels permuted within seeds). Filled: significant after correction.{note}")))  # fmt: skip
+                f"**SD ratios** ({group.label}): across-seed SD under the first order divided by that under the second; "
+                f"lines: {source}, the ratios the test does not reject; dashed: equal spread. Right: ratio, CI and "
+                f"{name}-adjusted p of the permutation test of spread (order labels permuted within seeds). Filled: "
+                f"significant after correction.{note}")))  # fmt: skip
     blocks += _sd_table(group, inputs)
     blocks += _variance_table(group, inputs)
     blocks += _aso(group, inputs)
@@ -474,8 +518,8 @@ def _sd_table(group: Group, inputs: Inputs) -> list[Block]:
                 cells.append("\u2013")
         rows.append([g] + cells)
     return [Table(["family"] + group.orders, rows,
-                  caption=(f"**Across-seed SD per order** ({scale.unit}; 95% bootstrap CI) of the family's seed-level "
-                           "mean scores."),
+                  caption=(f"**Across-seed SD per order** ({scale.unit}; {intervals_of(sd) or 'no intervals'}) of the "
+                           "family's seed-level mean scores."),
                   align=["l"] + ["r"] * len(group.orders), widths=[1.8] + [1.6] * len(group.orders))]
 
 
@@ -485,31 +529,32 @@ def _variance_table(group: Group, inputs: Inputs) -> list[Block]:
     if paired.empty:
         return []
     reference = results[(results["test"] == "levene") & (results["term"] == "order")]
+    paired, reference = (frame.assign(group=frame["family"].fillna(figures.ALL_LANGUAGES)) for frame in (paired, reference))
+    variants = list(dict.fromkeys(reference["variant"].dropna()))  # the reference tests that ran, by variant
     rows = []
-    for g in [None] + group.families:
-        def of(frame):
-            return frame[frame["family"].isna()] if g is None else frame[frame["family"] == g]
-
-        part = of(paired)
+    for g in [figures.ALL_LANGUAGES] + group.families:
+        part = paired[paired["group"] == g]
         if part.empty:
             continue
         r = part.iloc[0]
-        others = of(reference)
+        others = reference[reference["group"] == g]
         cells = []
-        for lead in ("Brown", "Levene"):
-            row = others[others["method"].fillna("").str.startswith(lead)]
+        for variant in variants:
+            row = others[others["variant"] == variant]
             cells.append(p_text(row.iloc[0]["p_value"]) if len(row) else "\u2013")
         statistic = "\u2013" if not np.isfinite(r["statistic"]) else number(r["statistic"], 2)
-        rows.append([g or figures.ALL_LANGUAGES, number(r["estimate"], 2), number(r["n"], 0), statistic,
+        rows.append([g, number(r["estimate"], 2), number(r["n"], 0), statistic,
                      p_text(r["p_value"]), p_text(r["p_adjusted"])] + cells)  # fmt: skip
+    reference_note = (f" {join(variants)} (unadjusted p) treat the orders as independent samples and are shown for "
+                      "reference only.") if variants else ""  # fmt: skip
     blocks: list[Block] = [Table(
-        ["family", "max/min SD", "seeds", "log ratio", "p", "p (adj.)", "Brown-Forsythe p", "Levene p"], rows,
+        ["family", "max/min SD", "seeds", "log ratio", "p", f"p ({_correction(paired, inputs)})"]
+        + [f"{v} p" for v in variants], rows,
         caption=("**Variance tests**: do the orders differ in across-seed spread? Omnibus over all orders: a "
                  "permutation test of the order labels within seeds (statistic: log of the largest over the smallest "
-                 "mean absolute deviation from the order's median), valid with outlier runs, skew and seed effects. "
-                 "Brown-Forsythe and Levene (unadjusted p) treat the orders as independent samples and are shown for "
-                 "reference only."),
-        align=["l"] + ["r"] * 7, widths=[1.9, 0.9, 0.6, 1.2, 0.7, 0.8, 1.3, 0.9])]  # fmt: skip
+                 "mean absolute deviation from the order's median), valid with outlier runs, skew and seed effects."
+                 + reference_note),
+        align=["l"] + ["r"] * (5 + len(variants)), widths=[1.9, 0.9, 0.6, 1.2, 0.7, 0.8] + [1.1] * len(variants))]  # fmt: skip
     lrt = results[results["test"] == "run_variance_lrt"]
     if len(lrt):
         r = lrt.iloc[0]
@@ -544,80 +589,212 @@ def _aso(group: Group, inputs: Inputs) -> list[Block]:
 
 
 def methods(inputs: Inputs) -> list[Block]:
-    p = inputs.parameters
-    correction = CORRECTION_NAMES.get(p["correction"], p["correction"])
-    correction_ref = "Holm 1979" if p["correction"] == "holm" else "Benjamini & Hochberg 1995"
-    group = inputs.groups[0]
-    formula = group.model.get("formula") or "score ~ order * family + (1|seed) + (1|seed:order) + (1|language)"
-    few = min(g.min_seeds for g in inputs.groups)
-    blocks: list[Block] = [Heading("5. Methods")]
-    blocks.append(Text(
+    """What was computed, generated from the result rows: a paragraph per procedure that ran
+    (their ``test``, ``variant``, ``interval`` and ``correction`` columns), the families of
+    tests corrected together, the calibration, and the references cited."""
+    results = pd.concat([g.results for g in inputs.groups], ignore_index=True)
+    blocks: list[Block] = [Heading("5. Methods"), Text(
         "**Data.** One score per run \u00d7 task \u00d7 language \u00d7 metric, from finished runs only; a run is one "
         "order trained with one seed. Where per-example outcomes are stored, resampling goes down to examples. "
-        "Accuracy-like metrics are analysed as proportions and reported in points (\u00d7100)."))  # fmt: skip
-    blocks.append(Text(
-        "**Verdict tests** (the inference). Each run is summarised by its family means (the mean over a family's "
-        "languages). Order contrasts within a family: the paired t over seeds of each seed's difference in that family's "
-        "mean (Welch's t on the runs' family means when the orders were run with different seeds), so each family is "
-        "tested on its own seed-to-seed noise. Whether order matters at all, and whether its effect differs between "
-        "families: the repeated-measures ANOVA over seeds of the order \u00d7 family means with the Greenhouse-Geisser "
-        "correction (for unpaired runs, the heteroscedastic ANOVA-type test of Brunner, Dette & Munk 1997). Neither "
-        "assumes that families share one run variance or that a run's luck is the same in every family; real runs break "
-        "both (a model that assumes them called false order effects in 65% of relabelled real nulls)."))  # fmt: skip
-    blocks.append(Text(
-        f"**Mixed model** (for reference and for comparison with lme4). For each task \u00d7 metric: {formula}, crossed "
-        "random intercepts for seed, seed \u00d7 order (the run) and language, fitted by REML with lme4's profiled "
-        "deviance (Bates et al. 2015) and checked against lme4/lmerTest on the same data; its contrasts (estimates only) "
-        "and F tests with Satterthwaite df (Kuznetsova et al. 2017) are shown but no verdict reads them."))  # fmt: skip
-    blocks.append(Text(
-        f"**Paired hierarchical bootstrap** (Sellam et al. 2021, the MultiBERTs procedure): B = {p['n_boot']:,} "
-        "replicates resample seeds and, within each language, examples, jointly for all orders (every order sees the "
-        "same seeds and examples, so differences are paired). Means, differences and across-seed SDs get percentile "
-        f"and BCa intervals (Efron 1987), shown beside the verdict tests as a check. Resampling seed: {p['seed']}."))  # fmt: skip
-    blocks.append(Text(
-        "**Few seeds.** With 5 seeds or fewer a bootstrap over seeds undercovers, so its rows there are descriptions; "
-        "the exact paired sign-flip test (all 2^n sign vectors, its interval by test inversion) is shown beside the t."
-        + (f" This report's smallest design has {few} seeds per order." if few <= 5 else "")))  # fmt: skip
-    blocks.append(Text(
-        "**Variance.** Whether order changes across-seed variance: a permutation test of the order labels within each "
-        "seed (among runs when seeds are not shared) on the seed-level family means, statistic the log of the largest "
-        "over the smallest mean absolute deviation from the order's median, for every pair of orders and over all "
-        "orders; valid whatever the shape of the scores (skew near a ceiling, outlier runs) and the seed effect. SD-ratio "
-        "intervals invert the pairwise test; per-order SD intervals are bootstrap. For reference: the paired Pitman-Morgan "
-        "test (Pitman 1939; Morgan 1939; exact under normality, broken by an outlier run), Brown-Forsythe (Brown & "
-        "Forsythe 1974) and Levene (1960) tests, and the mixed model's likelihood-ratio test of one run variance per "
-        "order."))  # fmt: skip
-    blocks.append(Text(
-        "**Almost stochastic order** (Dror et al. 2019), as implemented by deepsig (Ulmer et al. 2022), for every "
-        "ordered pair of orders on seed-level scores; \u03b5_min at the stated confidence, not corrected for "
-        "multiplicity and not used for verdicts (descriptive)."))  # fmt: skip
-    blocks.append(Text(
-        f"**Multiplicity.** {correction} ({correction_ref}) within each family of tests of one task \u00d7 metric; "
-        "the families corrected together are listed below. Unadjusted p-values are shown beside adjusted ones."))  # fmt: skip
-    blocks.append(Text(
-        f"**Power.** Seeds per order needed to detect an order difference of {scale_of(group.metric).value(p['effect'])} "
-        f"{scale_of(group.metric).unit} with 80% power at \u03b1 = {p['alpha']:g}, per family from that family's own "
-        "seed-to-seed SD of the differences (noncentral t), at the level the Holm correction asks of the smallest p."))  # fmt: skip
+        "Accuracy-like metrics are analysed as proportions and reported in points (\u00d7100).")]  # fmt: skip
+    cited: list[str] = []
+    for paragraph in (_verdict_methods, _few_seed_methods, _mixed_methods, _bootstrap_methods, _variance_methods,
+                      _aso_methods, _multiplicity_methods, _power_methods):  # fmt: skip
+        text, references = paragraph(results, inputs)
+        if text:
+            blocks.append(Text(text))
+            cited += references
     blocks.append(_families_of_tests(inputs))
     blocks += _calibration(inputs)
     blocks.append(Heading("References", level=2))
-    for key in ("bates2015", "kuznetsova2017", "sellam2021", "efron1987", "dror2019", "ulmer2022", "holm1979",
-                "bh1995", "pitman1939", "morgan1939", "brown1974", "levene1960", "dodge2020", "phang2020", "okabe2008"):  # fmt: skip
+    for key in dict.fromkeys(cited + ["dodge2020", "phang2020", "okabe2008"]):
         blocks.append(Text(REFERENCES[key], "small"))
     return blocks
 
 
+def _of(results: pd.DataFrame, *tests: str) -> pd.DataFrame:
+    return results[results["test"].isin(tests)]
+
+
+def _variants(rows: pd.DataFrame, words: dict[str, str]) -> str:
+    """The rows' test variants in words (a variant without words is named as stored)."""
+    return join(words.get(v, v) for v in dict.fromkeys(rows["variant"].dropna()))
+
+
+_CONTRAST_WORDS = {
+    "paired": "the paired t over seeds of each seed's difference in that family's mean",
+    "Welch": "Welch's t on the runs' family means (orders run with different seeds)",
+}
+_ANOVA_WORDS = {
+    "Greenhouse-Geisser repeated measures": "the repeated-measures ANOVA over seeds of the order \u00d7 family means "
+    "with the Greenhouse-Geisser correction (Greenhouse & Geisser 1959)",
+    "heteroscedastic ANOVA-type statistic": "the heteroscedastic ANOVA-type test of Brunner, Dette & Munk (1997) on the "
+    "runs' order \u00d7 family means (unpaired runs)",
+}
+_ANOVA_REFERENCES = {"Greenhouse-Geisser repeated measures": "greenhouse1959",
+                     "heteroscedastic ANOVA-type statistic": "brunner1997"}  # fmt: skip
+
+
+def _verdict_methods(results: pd.DataFrame, inputs: Inputs) -> tuple[str, list[str]]:
+    contrasts, anova = _of(results, "contrast"), _of(results, "order_anova", "order_family_anova")
+    if contrasts.empty and anova.empty:
+        return "", []
+    text = ("**Verdict tests** (the inference). Each run is summarised by its family means (the mean over a family's "
+            "languages).")  # fmt: skip
+    if len(contrasts):
+        text += (f" Order contrasts within a family: {_variants(contrasts, _CONTRAST_WORDS)}, so each family is tested "
+                 f"on its own seed-to-seed noise; intervals: {intervals_of(contrasts) or 'none'}.")  # fmt: skip
+    if len(anova):
+        text += (" Whether order matters at all, and whether its effect differs between families: "
+                 f"{_variants(anova, _ANOVA_WORDS)}.")  # fmt: skip
+    text += (" Neither assumes that families share one run variance or that a run's luck is the same in every family; "
+             "real runs break both (a model that assumes them called false order effects in 65% of relabelled real "
+             "nulls).")  # fmt: skip
+    return text, [_ANOVA_REFERENCES[v] for v in dict.fromkeys(anova["variant"].dropna()) if v in _ANOVA_REFERENCES]
+
+
+def _few_seed_methods(results: pd.DataFrame, inputs: Inputs) -> tuple[str, list[str]]:
+    flips = _of(results, "signflip_contrast")
+    if flips.empty:
+        return "", []
+    few = min(g.min_seeds for g in inputs.groups)
+    return (f"**Few seeds.** With {FEW_SEEDS} seeds or fewer per order a bootstrap over seeds undercovers, so the exact "
+            f"paired sign-flip test (all 2^n sign vectors; {intervals_of(flips) or 'no intervals'}) is shown beside the "
+            f"t as a check. This report's smallest design has {plural(few, 'seed')} per order."), []  # fmt: skip
+
+
+def _mixed_methods(results: pd.DataFrame, inputs: Inputs) -> tuple[str, list[str]]:
+    model = _of(results, "lrt_order", "lrt_order_family", "mixed_contrast", "run_variance_lrt")
+    if model.empty:
+        return "", []
+    formulas = join(dict.fromkeys(g.model["formula"] for g in inputs.groups if g.model.get("formula")))
+    contrasts = _of(results, "mixed_contrast")
+    shown = f"its contrasts ({intervals_of(contrasts)}; estimates only) and " if len(contrasts) else ""
+    return (f"**Mixed model** (for reference and for comparison with lme4). For each task \u00d7 metric: {formulas}, "
+            "crossed random intercepts for seed, seed \u00d7 order (the run) and language, fitted by REML with lme4's "
+            "profiled deviance (Bates et al. 2015) and checked against lme4/lmerTest on the same data; "
+            f"{shown}its F tests (denominator df by Satterthwaite, Kuznetsova et al. 2017) are shown but no verdict "
+            "reads them."), ["bates2015", "kuznetsova2017"]  # fmt: skip
+
+
+def _bootstrap_methods(results: pd.DataFrame, inputs: Inputs) -> tuple[str, list[str]]:
+    boot, sd = _of(results, "bootstrap_contrast", "bootstrap_mean"), _of(results, "sd")
+    if boot.empty and sd.empty:
+        return "", []
+    options = inputs.options
+    parts = [f"means and differences: {intervals_of(boot)}" if len(boot) else "",
+             f"across-seed SDs: {intervals_of(sd)}" if len(sd) else ""]  # fmt: skip
+    text = (f"**Paired hierarchical bootstrap** (Sellam et al. 2021, the MultiBERTs procedure): B = {options.n_boot:,} "
+            "replicates resample seeds and, within each language, examples, jointly for all orders (every order sees "
+            f"the same seeds and examples, so differences are paired). Intervals (Efron 1987): "
+            f"{'; '.join(p for p in parts if p)}.")  # fmt: skip
+    references = ["sellam2021", "efron1987"]
+    if (pd.concat([boot, sd])["confidence"].dropna() > options.confidence + 1e-9).any():
+        text += (f" With few seeds the bootstrap's intervals are expanded (Hesterberg 2015): computed at the wider "
+                 f"level shown so that they cover at about {percent(options.confidence)}.")  # fmt: skip
+        references.append("hesterberg2015")
+    contrasts = _of(results, "bootstrap_contrast")
+    if len(contrasts):
+        text += (" Its contrasts' p-values are corrected as a family of their own and shown as a check; no verdict "
+                 "reads them." if contrasts["correction"].notna().any() else
+                 " Its contrasts are descriptions here: not corrected, and no verdict reads them.")  # fmt: skip
+    return text + f" Resampling seed: {options.seed}.", references
+
+
+def _variance_methods(results: pd.DataFrame, inputs: Inputs) -> tuple[str, list[str]]:
+    variance = _of(results, "variance")
+    if variance.empty:
+        return "", []
+    pairs = variance[variance["term"].str.contains(" vs ", regex=False)]
+    text = ("**Variance.** Whether order changes across-seed variance (the verdicts): a permutation test of the order "
+            "labels within each seed (among runs when seeds are not shared) on the seed-level family means, statistic "
+            "the log of the largest over the smallest mean absolute deviation from the order's median, for every pair "
+            "of orders and over all orders; valid whatever the shape of the scores (skew near a ceiling, outlier runs) "
+            "and the seed effect.")  # fmt: skip
+    if len(pairs):
+        text += (f" SD-ratio intervals ({intervals_of(pairs) or 'none'}) are the ratios the pairwise test does not "
+                 "reject: they come from the test, not from the bootstrap.")  # fmt: skip
+    references: list[str] = []
+    reference: list[str] = []
+    morgan = _of(results, "pitman_morgan")
+    if len(morgan):
+        reference.append("the paired Pitman-Morgan test (Pitman 1939; Morgan 1939; exact under normality, broken by an "
+                         f"outlier run; its SD-ratio intervals: {intervals_of(morgan) or 'none'})")  # fmt: skip
+        references += ["pitman1939", "morgan1939"]
+    levene = _of(results, "levene")
+    if len(levene):
+        named = {"Brown-Forsythe": "Brown-Forsythe (Brown & Forsythe 1974)", "Levene": "Levene (1960)"}
+        variants = list(dict.fromkeys(levene["variant"].dropna())) or ["Brown-Forsythe", "Levene"]  # variant not stored
+        reference.append(f"{join(named.get(v, v) for v in variants)} tests, which treat the orders as independent samples")
+        references += ["brown1974", "levene1960"]
+    if len(_of(results, "run_variance_lrt")):
+        reference.append("the mixed model's likelihood-ratio test of one run variance per order")
+    if reference:
+        text += f" For reference: {join(reference)}."
+    sd = _of(results, "sd")
+    if len(sd):
+        text += f" Per-order SDs: {intervals_of(sd) or 'no intervals'}."
+    return text, references
+
+
+def _aso_methods(results: pd.DataFrame, inputs: Inputs) -> tuple[str, list[str]]:
+    aso = _of(results, "aso")
+    if aso.empty:
+        return "", []
+    levels = join(percent(c) for c in dict.fromkeys(aso["confidence"].dropna())) or "the stated confidence"
+    if aso["correction"].notna().any():
+        status = f"its p-values are {_correction(aso, inputs)}-corrected; no verdict reads them."
+    else:
+        status = ("descriptive: neither its confidence nor its p-values are adjusted for the number of pairs, and no "
+                  "verdict reads them.")  # fmt: skip
+    return ("**Almost stochastic order** (Dror et al. 2019), as implemented by deepsig (Ulmer et al. 2022), for every "
+            f"ordered pair of orders on seed-level scores; \u03b5_min at {levels} confidence, {status}"), \
+        ["dror2019", "ulmer2022"]  # fmt: skip
+
+
+def _multiplicity_methods(results: pd.DataFrame, inputs: Inputs) -> tuple[str, list[str]]:
+    corrections = list(dict.fromkeys(results["correction"].dropna()))
+    named = {"holm": ("Holm 1979", "holm1979"), "bh": ("Benjamini & Hochberg 1995", "bh1995")}
+    if not corrections:
+        return "**Multiplicity.** No p-value was corrected: no test was run (descriptive results only).", []
+    used = join(f"{CORRECTION_NAMES.get(c, c)} ({named.get(c, (c, ''))[0]})" for c in corrections)
+    loose = results[results["p_value"].notna() & results["correction"].isna()]
+    text = (f"**Multiplicity.** {used} within each family of tests of one task \u00d7 metric; the families and how "
+            "many p-values each corrects are listed below. Unadjusted p-values are shown beside adjusted ones.")  # fmt: skip
+    if len(loose):
+        text += f" Not corrected (descriptive): {join(dict.fromkeys(loose['test']))}."
+    return text, [named[c][1] for c in corrections if c in named]
+
+
+def _power_methods(results: pd.DataFrame, inputs: Inputs) -> tuple[str, list[str]]:
+    if not any(len(g.power) for g in inputs.groups):
+        return "", []
+    options, scale = inputs.options, scale_of(inputs.groups[0].metric)
+    return (f"**Power.** Seeds per order needed to detect an order difference of {scale.value(options.effect)} "
+            f"{scale.unit} with 80% power at \u03b1 = {options.alpha:g}, per family from that family's own seed-to-seed "
+            f"SD of the differences (noncentral t), at the level the {_correction(_of(results, 'contrast'), inputs)} "
+            "correction asks of the smallest p."), []  # fmt: skip
+
+
 def _families_of_tests(inputs: Inputs) -> Table:
+    """The families of tests corrected together, from the rows' ``correction``, ``correction_family``
+    and ``n_corrected`` columns; and the tests with p-values that no correction covers."""
     rows = []
     for group in inputs.groups:
-        methods_ = group.results["method"].dropna()
-        found = methods_.str.extract(r"p_adjusted: (.+)$")[0].dropna().unique()
-        for text in found:
-            rows.append([group.label, text])
+        results = group.results
+        corrected = results[results["correction"].notna()]
+        keys = corrected[["correction_family", "correction", "n_corrected"]].drop_duplicates()
+        for r in keys.itertuples():
+            count = "\u2013" if pd.isna(r.n_corrected) else str(int(r.n_corrected))
+            rows.append([group.label, r.correction_family, CORRECTION_NAMES.get(r.correction, r.correction), count])
+        loose = results[results["p_value"].notna() & results["correction"].isna()]
+        if len(loose):
+            rows.append([group.label, join(dict.fromkeys(loose["test"])), "none (descriptive)", "\u2013"])
     if not rows:
-        rows = [["\u2013", "no test was run (descriptive results only)"]]
-    return Table(["task \u00d7 metric", "corrected together"], rows, caption="**Families of tests** and their correction.",
-                 widths=[1.5, 6])  # fmt: skip
+        rows = [["\u2013", "no test was run (descriptive results only)", "\u2013", "\u2013"]]
+    return Table(["task \u00d7 metric", "tests corrected together", "correction", "p-values"], rows,
+                 caption="**Families of tests** and their correction (p-values: how many each family corrects together).",
+                 align=["l", "l", "l", "r"], widths=[1.6, 4, 1.4, 0.8])  # fmt: skip
 
 
 def _calibration(inputs: Inputs) -> list[Block]:
@@ -674,12 +851,6 @@ def _data_calibration(inputs: Inputs) -> list[Block]:
             Table(["task \u00d7 metric", "test", "measure", "rate", "MC SE", "relabellings", "status"], rows,
                   caption="**Calibration on this warehouse's own runs.**", align=["l", "l", "l", "r", "r", "r", "l"],
                   widths=[1.4, 2.4, 0.9, 0.6, 0.6, 0.8, 1.3], font_size=6.5)]  # fmt: skip
-
-
-def _cell(value) -> str:
-    if isinstance(value, float):
-        return number(value, 3)
-    return "\u2013" if value is None else str(value)
 
 
 # --- 6. reproducibility ----------------------------------------------------------------------------

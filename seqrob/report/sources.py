@@ -10,18 +10,16 @@ design, runs and languages, and the analysis records behind them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from importlib import resources
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from seqrob.analysis import Options, Significance, analyze
+from seqrob.analysis.significance import KIND
 from seqrob.warehouse.errors import DesignError, InputError
 
-__all__ = ["AnalysisRecord", "Group", "Inputs", "analysis_parameters", "gather", "load_calibration"]
-
-KIND = "significance"
+__all__ = ["AnalysisRecord", "Group", "Inputs", "gather", "load_calibration"]
 
 
 @dataclass
@@ -38,7 +36,7 @@ class AnalysisRecord:
 
 @dataclass
 class Group:
-    """One analysed method x task x metric: its scores and everything the analysis said about it."""
+    """One analysed method x task x metric: its scores and everything the analysis found about it."""
 
     label: str
     method: str
@@ -46,29 +44,33 @@ class Group:
     metric: str
     scores: pd.DataFrame
     results: pd.DataFrame
+    findings: pd.DataFrame
     model: dict
     design: dict
     power: pd.DataFrame
-    verdicts: list[str]
-    warnings: list[str]
     analysis_id: int | None
-    baseline: str = "none"
 
     @property
     def orders(self) -> list[str]:
-        """The baseline first, then the other orders by name (as the analysis orders them)."""
-        orders = list(dict.fromkeys(self.scores["order"]))
-        return ([self.baseline] if self.baseline in orders else []) + sorted(o for o in orders if o != self.baseline)
+        """The orders as the analysis listed them (baseline first, then by name)."""
+        return list(self.design["orders"])
+
+    @property
+    def baseline(self) -> str | None:
+        return self.design.get("baseline")
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.design.get("warnings", []))
 
     @property
     def min_seeds(self) -> int:
-        return int(self.scores.groupby("order")["seed"].nunique().min())
+        return int(min(self.design["seeds_per_order"].values()))
 
     @property
     def families(self) -> list[str]:
         """Families, most languages first (then by name)."""
-        counts = self.scores.groupby("family")["language"].nunique()
-        return sorted(counts.index, key=lambda f: (-counts[f], f))
+        return list(self.design["families"])
 
 
 @dataclass
@@ -82,163 +84,113 @@ class Inputs:
     runs: pd.DataFrame
     languages: pd.DataFrame
     fingerprint: str
-    parameters: dict
+    options: Options
     experiment: str | None
     calibration: pd.DataFrame | None = None
-    notes: list[str] = field(default_factory=list)
     cautions: list[str] = field(default_factory=list)
     data_calibration: pd.DataFrame | None = None
 
+    @property
+    def parameters(self) -> dict:
+        return self.options.parameters()
 
-def analysis_parameters(*, task, metric, experiment, method, baseline, alpha, correction, n_boot, seed, effect) -> dict:
-    """The parameters exactly as :func:`seqrob.analysis.analyze` stores them (so a stored one is found)."""
-    return dict(task=task, metric=metric, experiment=experiment, method=method, baseline=baseline,
-                alpha=alpha, correction=correction, n_boot=n_boot, seed=seed, effect=effect)  # fmt: skip
+    @property
+    def findings(self) -> pd.DataFrame:
+        """Every group's findings, in report order."""
+        return pd.concat([g.findings for g in self.groups], ignore_index=True)
 
 
-def _writable(con) -> bool:
-    return con.execute("SELECT current_setting('access_mode')").fetchall()[0][0] != "read_only"
+def gather(warehouse, options: Options | None = None, *, reanalyze: bool = False, calibration=None,
+           analysis: Significance | None = None) -> Inputs:  # fmt: skip
+    """Find (or run) the analyses behind a report and collect what it shows.
 
-
-def gather(
-    warehouse,
-    *,
-    task: str | None = None,
-    metric: str | None = None,
-    experiment: str | None = None,
-    method: str | None = None,
-    baseline: str = "none",
-    alpha: float = 0.05,
-    correction: str = "holm",
-    n_boot: int = 10_000,
-    seed: int = 0,
-    effect: float = 0.01,
-    reanalyze: bool = False,
-    calibration=None,
-) -> Inputs:
-    """Find (or run) the analyses behind a report and collect what it shows."""
-    from seqrob.warehouse.analyses import data_fingerprint, find_analysis, load_analysis
-
+    ``analysis``: report this analysis (of ``warehouse``) instead of finding or running one.
+    """
+    options = options if analysis is None else analysis.options
+    options = options or Options()
     scores = warehouse.scores()
     if scores.empty:
         raise DesignError("the warehouse holds no finished runs - ingest, simulate or train first (or run seqrob demo)")
     chosen = scores
-    for column, value in (("experiment", experiment), ("task", task), ("metric", metric), ("method", method)):
+    for column in ("experiment", "task", "metric", "method"):
+        value = getattr(options, column)
         if value is not None:
             chosen = chosen[chosen[column] == value]
     # Several methods: one analysis per method, so every result row belongs to one method.
-    methods = [method] if method is not None else sorted(chosen["method"].dropna().unique())
-    per_method = [None] if method is None and len(methods) <= 1 else methods
-    writable = _writable(warehouse.con)
-    groups: list[Group] = []
-    records: list[AnalysisRecord] = []
-    cautions: list[str] = []
-    for each in per_method:
-        parameters = analysis_parameters(task=task, metric=metric, experiment=experiment, method=each, baseline=baseline,
-                                         alpha=alpha, correction=correction, n_boot=n_boot, seed=seed, effect=effect)  # fmt: skip
-        found = None if reanalyze else find_analysis(warehouse.con, kind=KIND, parameters=parameters)
-        fresh = None
-        if found is None:
-            from seqrob.analysis import analyze  # imported only when needed: it costs seconds of imports
-
-            fresh = analyze(warehouse, **parameters, store=writable)
-            found = fresh.analysis_id
-        if found is not None:
-            stored = load_analysis(warehouse.con, found)
-            record = AnalysisRecord(found, stored["created_at"], stored["seqrob_version"], stored["parameters"],
-                                    stored["data_hash"], reused=fresh is None)  # fmt: skip
-            results, design = stored["results"], stored["design"] or {}
-            models = (stored["model"] or {}).get("models", [])
-            verdicts = (stored["model"] or {}).get("verdicts", [])
-            warnings = stored["warnings"] or []
-            power = pd.DataFrame((stored["model"] or {}).get("power", []))
-            cautions.extend((stored["model"] or {}).get("cautions", []))
-        else:  # a read-only warehouse: the analysis is used without being stored
-            record = AnalysisRecord(None, pd.Timestamp.now(tz="UTC"), None, fresh.parameters,
-                                    data_fingerprint(warehouse.con), reused=False)  # fmt: skip
-            results, design, models = fresh.results, fresh.design, fresh.models
-            verdicts, warnings, power = fresh.verdicts, fresh.warnings, fresh.power
-            cautions.extend(fresh.cautions)
-        if fresh is not None and power.empty:
-            power = fresh.power
-        records.append(record)
-        groups.extend(_groups(chosen if each is None else chosen[chosen["method"] == each], results, design, models,
-                              verdicts, warnings, power, record, baseline=baseline, alpha=alpha, effect=effect,
-                              several_methods=len(per_method) > 1 or (chosen["method"].nunique() > 1)))  # fmt: skip
+    if analysis is not None:
+        analyses = [(analysis, analysis.analysis_id is not None)]
+    else:
+        methods = sorted(chosen["method"].dropna().unique())
+        each = [options] if options.method is not None or len(methods) <= 1 else [replace(options, method=m) for m in methods]
+        analyses = [_analysis(warehouse, o, reanalyze=reanalyze) for o in each]
+    groups, records, cautions = [], [], []
+    for found, reused in analyses:
+        records.append(_record(warehouse, found, reused=reused))
+        cautions.extend(found.cautions)
+        groups.extend(_groups(chosen, found))
     experiments = sorted(chosen["experiment"].unique())
+    runs = warehouse.table("runs")
     return Inputs(
         path=warehouse.path,
         groups=groups,
         analyses=records,
-        design=warehouse.info(experiment=experiment),
-        runs=warehouse.table("runs") if experiment is None else warehouse.table("runs").query("experiment == @experiment"),
+        design=warehouse.info(experiment=options.experiment),
+        runs=runs if options.experiment is None else runs[runs["experiment"] == options.experiment],
         languages=warehouse.table("languages"),
-        fingerprint=data_fingerprint(warehouse.con),
-        parameters=analysis_parameters(task=task, metric=metric, experiment=experiment, method=method, baseline=baseline,
-                                       alpha=alpha, correction=correction, n_boot=n_boot, seed=seed, effect=effect),
-        experiment=experiment or (experiments[0] if len(experiments) == 1 else None),
+        fingerprint=warehouse.fingerprint(),
+        options=options,
+        experiment=options.experiment or (experiments[0] if len(experiments) == 1 else None),
         calibration=load_calibration(calibration),
         cautions=list(dict.fromkeys(cautions)),
         data_calibration=_data_calibration(warehouse),
     )
 
 
+def _analysis(warehouse, options: Options, *, reanalyze: bool) -> tuple[Significance, bool]:
+    """The stored analysis with exactly these options over the current data, else a fresh one."""
+    found = None if reanalyze else warehouse.find_analysis(KIND, options.parameters())
+    if found is not None:
+        return Significance.from_stored(warehouse.load_analysis(found)), True
+    return analyze(warehouse, options, store=warehouse.writable), False
+
+
+def _record(warehouse, analysis: Significance, *, reused: bool) -> AnalysisRecord:
+    if analysis.analysis_id is None:  # a read-only warehouse: used without being stored
+        return AnalysisRecord(None, pd.Timestamp.now(tz="UTC"), None, analysis.parameters, warehouse.fingerprint(),
+                              reused=False)  # fmt: skip
+    stored = warehouse.load_analysis(analysis.analysis_id)
+    return AnalysisRecord(analysis.analysis_id, stored["created_at"], stored["seqrob_version"], stored["parameters"],
+                          stored["data_hash"], reused=reused)  # fmt: skip
+
+
 def _data_calibration(warehouse) -> pd.DataFrame | None:
     """The newest calibration on this warehouse's own runs (seqrob analyze calibrate --db), if any."""
     from seqrob.analysis.calibrate import DATA_KIND
-    from seqrob.warehouse.analyses import latest_analysis, load_analysis
 
-    found = latest_analysis(warehouse.con, kind=DATA_KIND)
+    found = warehouse.latest_analysis(DATA_KIND)
     if found is None:
         return None
-    table = pd.DataFrame((load_analysis(warehouse.con, found)["model"] or {}).get("calibration", []))
+    table = pd.DataFrame((warehouse.load_analysis(found)["model"] or {}).get("calibration", []))
     return table.assign(analysis_id=found) if len(table) else None
 
 
-def _groups(scores, results, design, models, verdicts, warnings, power, record, *, baseline, alpha, effect, several_methods):
+def _groups(scores: pd.DataFrame, analysis: Significance) -> list[Group]:
+    models = {m.get("label"): m for m in analysis.models}
     groups = []
-    model_of = {m.get("label"): m for m in models}
-    for (method, task, metric), data in scores.groupby(["method", "task", "metric"], sort=True):
-        label = f"{task} {metric}" + (f" ({method})" if several_methods else "")
-        # The analysis labels its groups without the method when it saw one method only.
-        plain = f"{task} {metric}"
-        rows = results[(results["task"] == task) & (results["metric"] == metric)].reset_index(drop=True)
-        model = model_of.get(label) or model_of.get(plain) or {"label": label}
-        group_design = design.get(label) or design.get(plain) or {}
-        group_power = _group_power(power, label, plain, model, data, effect=effect, alpha=alpha)
+    for label, design in analysis.design.items():
+        method, task, metric = design["method"], design["task"], design["metric"]
+        data = scores[(scores["method"] == method) & (scores["task"] == task) & (scores["metric"] == metric)]
+        rows = analysis.results[(analysis.results["task"] == task) & (analysis.results["metric"] == metric)]
+        power = analysis.power
         groups.append(Group(
-            label=label, method=method, task=task, metric=metric, scores=data.reset_index(drop=True), results=rows,
-            model=model, design=group_design, power=group_power,
-            verdicts=[v for v in verdicts if v.startswith(plain)],
-            warnings=[w for w in warnings if w.startswith(plain)],
-            analysis_id=record.analysis_id, baseline=baseline,
+            label=label, method=method, task=task, metric=metric, scores=data.reset_index(drop=True),
+            results=rows.reset_index(drop=True),
+            findings=analysis.findings[analysis.findings["label"] == label].reset_index(drop=True),
+            model=models.get(label, {"label": label}), design=design,
+            power=power[power["label"] == label].reset_index(drop=True) if len(power) else power,
+            analysis_id=analysis.analysis_id,
         ))  # fmt: skip
     return groups
-
-
-def _group_power(power: pd.DataFrame, label: str, plain: str, model: dict, data: pd.DataFrame, *, effect, alpha):
-    """Seeds per order needed per family: the analysis's own table, or recomputed from the
-    stored variance components (the same computation, no refit)."""
-    if len(power) and "label" in power.columns:
-        part = power[power["label"].isin([label, plain])]
-        if len(part):
-            return part.reset_index(drop=True)
-    components = model.get("variance_components") or {}
-    if not components or any(v is None or not np.isfinite(v) for v in components.values()):
-        return pd.DataFrame(columns=["label", "family", "effect", "languages", "seeds_needed", "note"])
-    from seqrob.analysis.power import seeds_for_power
-
-    rows = []
-    n_orders, n_total, n_families = data["order"].nunique(), data["language"].nunique(), data["family"].nunique()
-    for family, part in data.groupby("family"):
-        try:
-            needed, note = seeds_for_power(components, effect, n_languages=part["language"].nunique(), alpha=alpha,
-                                           n_orders=n_orders, n_languages_total=n_total, n_families=n_families), ""  # fmt: skip
-        except (DesignError, ValueError, ArithmeticError) as error:  # a degenerate fit: say so, do not fail
-            needed, note = None, str(error)
-        rows.append({"label": label, "family": family, "effect": effect, "languages": part["language"].nunique(),
-                     "seeds_needed": needed, "note": note})  # fmt: skip
-    return pd.DataFrame(rows)
 
 
 CALIBRATION_COLUMNS = ("seeds", "orders", "families", "test", "measure", "estimate")

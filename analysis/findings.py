@@ -1,0 +1,177 @@
+"""What an analysis found: one row per task x metric x family x comparison x question.
+
+The findings are computed once, from the adjusted result rows, the design and the
+power table, and stored with the analysis (``analysis_findings``). The terminal, the
+PDF, the HTML report and the notebook only format them
+(:mod:`seqrob.report.findings`), so they cannot disagree.
+
+Columns (:data:`COLUMNS`)
+-------------------------
+``label, method, task, metric``
+    The analysed group (``label`` is how it is named to a reader).
+``family``
+    The language family; empty for a finding over all languages.
+``question``
+    ``"score"``: does order change the family's mean score? ``"spread"``: does it change
+    the across-seed spread (SD)?
+``comparison``
+    The orders compared: a pair ``"a vs b"`` (estimate: ``a`` minus ``b``, or the SD of
+    ``a`` over the SD of ``b``), ``"all orders"`` (the test over every order) or
+    ``"order x family"`` (does order's effect differ between families).
+``estimate, ci_low, ci_high, confidence, interval``
+    The estimate in the metric's own units (a difference of proportions for accuracy),
+    its interval, the interval's level and what produced it.
+``test, p_value, p_adjusted, correction, n_corrected``
+    The result row behind the finding and how its p-value was corrected.
+``status``
+    ``"found"`` (adjusted p < alpha), ``"no evidence"`` (a valid test did not reject) or
+    ``"cannot tell"`` (the design cannot support a test: too few seeds or orders, or a
+    permutation test whose smallest attainable p is above its Holm threshold).
+``reason``
+    Why, in words, for a reader.
+``seeds``
+    The fewest seeds any order has.
+``alpha``
+    The level a ``found`` was judged at.
+``seeds_needed, effect``
+    When nothing was found: seeds per order for 80% power to detect ``effect`` (a
+    difference in metric units for ``score``; an SD ratio for ``spread``), from the
+    family's own seed-to-seed noise (:func:`seqrob.analysis.power.family_power`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from seqrob.analysis.multiplicity import CORRECTION_NAMES
+from seqrob.analysis.results import typed_frame
+from seqrob.warehouse.schema import FINDING_COLUMNS
+
+__all__ = ["COLUMNS", "FOUND", "NO_EVIDENCE", "CANNOT_TELL", "STATUSES", "build", "finding_frame"]
+
+COLUMNS = FINDING_COLUMNS
+FOUND, NO_EVIDENCE, CANNOT_TELL = "found", "no evidence", "cannot tell"
+STATUSES = (FOUND, NO_EVIDENCE, CANNOT_TELL)
+ALL_ORDERS, ORDER_X_FAMILY = "all orders", "order x family"
+_TEXT = ("label", "method", "task", "metric", "family", "question", "comparison", "interval", "test", "correction",
+         "status", "reason")  # fmt: skip
+
+
+def finding_frame(rows=()) -> pd.DataFrame:
+    """Rows (dicts) as a findings DataFrame with exactly :data:`COLUMNS`, typed."""
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    return typed_frame(frame, COLUMNS, text=_TEXT)
+
+
+def build(
+    results: pd.DataFrame,
+    design: dict,
+    power: pd.DataFrame,
+    *,
+    label: str,
+    method: str,
+    task: str,
+    metric: str,
+    families: list[str],
+    alpha: float,
+    effect: float,
+    sd_ratio: float = 2.0,
+) -> pd.DataFrame:
+    """The findings of one analysed group (see the module docstring for the columns).
+
+    Parameters
+    ----------
+    results
+        The group's adjusted result rows (:func:`seqrob.analysis.multiplicity.adjust`).
+    design
+        The group's design (orders, ``seeds_per_order``, ``paired_seeds``).
+    power
+        :func:`seqrob.analysis.power.family_power`'s table (may be empty).
+    families
+        The group's families, in the order findings are listed.
+    """
+    seeds = int(min(design["seeds_per_order"].values()))
+    base = dict(label=label, method=method, task=task, metric=metric, seeds=seeds, alpha=alpha)
+    rows: list[dict] = []
+    contrasts = results[(results["test"] == "contrast") & results["family"].notna()]
+    if contrasts.empty:
+        why = _why_untested(design, seeds)
+        for family in families:
+            rows.append({**base, "family": family, "question": "score", "comparison": ALL_ORDERS,
+                         "status": CANNOT_TELL, "reason": why})  # fmt: skip
+        return finding_frame(rows)
+    need = power.set_index("family") if len(power) else pd.DataFrame()
+    for test, comparison in (("order_anova", ALL_ORDERS), ("order_family_anova", ORDER_X_FAMILY)):
+        for r in results[results["test"] == test].itertuples():
+            # An omnibus test has a statistic, not an order difference: no estimate.
+            rows.append({**base, **_tested(r, alpha), "family": None, "question": "score", "comparison": comparison,
+                         "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan})  # fmt: skip
+    floor = _permutation_floor(design)
+    orders = design["orders"]
+    for family in [None] + list(families):
+        for r in _family_rows(contrasts, family).itertuples():
+            row = {**base, **_tested(r, alpha), "family": family, "question": "score", "comparison": r.term}
+            if row["status"] != FOUND and family in need.index:
+                row.update(seeds_needed=_count(need.loc[family, "seeds_needed"]), effect=effect)
+            rows.append(row)
+        spread = _family_rows(results[results["test"] == "variance"], family)
+        if len(orders) == 2:  # the test over all orders is the pair's test: one finding
+            spread = spread[spread["term"] != "order"]
+        for r in spread.itertuples():
+            row = {**base, **_tested(r, alpha), "family": family, "question": "spread",
+                   "comparison": ALL_ORDERS if r.term == "order" else r.term}  # fmt: skip
+            threshold = alpha / max(1.0, r.n_corrected) if np.isfinite(r.n_corrected) else alpha
+            if row["status"] != FOUND and floor > threshold:
+                row.update(status=CANNOT_TELL, reason=(
+                    f"with {seeds} seeds the permutation test of spread cannot reach p < {threshold:.3g} (its "
+                    f"smallest possible p is {floor:.3g})"))  # fmt: skip
+            if row["status"] != FOUND and family in need.index and "seeds_needed_variance" in need.columns:
+                row.update(seeds_needed=_count(need.loc[family, "seeds_needed_variance"]), effect=sd_ratio)
+            rows.append(row)
+    return finding_frame(rows)
+
+
+def _family_rows(rows: pd.DataFrame, family: str | None) -> pd.DataFrame:
+    return rows[rows["family"].isna()] if family is None else rows[rows["family"] == family]
+
+
+def _tested(r, alpha: float) -> dict:
+    """The columns a finding copies from its result row, and its status."""
+    row = dict(estimate=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high, confidence=r.confidence, interval=r.interval,
+               test=r.test, p_value=r.p_value, p_adjusted=r.p_adjusted, correction=r.correction,
+               n_corrected=r.n_corrected)  # fmt: skip
+    if not np.isfinite(r.p_adjusted):
+        return {**row, "status": CANNOT_TELL, "reason": "no p-value: the test could not be computed on these runs"}
+    corrected = f"{CORRECTION_NAMES.get(r.correction, r.correction)}-adjusted over {int(r.n_corrected)} test{'s' if r.n_corrected != 1 else ''}"
+    if r.p_adjusted < alpha:
+        return {**row, "status": FOUND, "reason": f"p = {r.p_adjusted:.2g} < {alpha:g} ({corrected})"}
+    return {**row, "status": NO_EVIDENCE, "reason": f"p = {r.p_adjusted:.2g} >= {alpha:g} ({corrected})"}
+
+
+def _why_untested(design: dict, seeds: int) -> str:
+    if len(design["orders"]) < 2:
+        return f"one order only ({design['orders'][0]}): there is nothing to compare"
+    return (f"{seeds} seed(s) for some order: order cannot be told from seed noise with fewer than 2 seeds per order "
+            "(3 or more to test usefully)")  # fmt: skip
+
+
+def _permutation_floor(design: dict) -> float:
+    """The smallest p-value the permutation test of spread can reach on this design.
+
+    Its statistic does not change when the orders' names are permuted, so with ``k``
+    orders paired over ``S`` seeds there are ``(k!)^(S - 1)`` distinct relabellings
+    (``1 / that`` is the smallest p); unpaired, ``N! / (k! prod n_i!)``.
+    """
+    counts = list(design["seeds_per_order"].values())
+    k = len(counts)
+    if design.get("paired_seeds", False):
+        return float(math.factorial(k) ** -(min(counts) - 1))
+    log_count = math.lgamma(sum(counts) + 1) - math.lgamma(k + 1) - sum(math.lgamma(n + 1) for n in counts)
+    return float(math.exp(-log_count))
+
+
+def _count(value) -> float:
+    return float(value) if value is not None and np.isfinite(value) else np.nan
