@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
 
-from seqrob.analysis.layout import FEW_SEEDS, _groups, _pairs, _positive_int, _where
+from seqrob.analysis.layout import FEW_SEEDS, FewSeedsWarning, _groups, _pairs, _positive_int, _where
 from seqrob.analysis.results import result_frame
 from seqrob.warehouse.errors import InputError
 
@@ -250,8 +250,8 @@ def aso_table(
         smallest = int(group.order_sizes.min())
         if smallest <= FEW_SEEDS:
             warnings.warn(
-                f"{smallest} seeds{_where(group)}: ASO compares score distributions of a few points each; "
-                "read eps_min as a description",
+                FewSeedsWarning(f"{smallest} seeds{_where(group)}: ASO compares score distributions of a few points "
+                                "each; read eps_min as a description"),
                 stacklevel=2,
             )
         for later, earlier in pairs:

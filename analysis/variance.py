@@ -33,7 +33,7 @@ import pandas as pd
 from scipy import linalg, stats
 
 from seqrob.analysis.bootstrap import paired_bootstrap
-from seqrob.analysis.layout import FEW_SEEDS, _groups, _pairs, _term, _where
+from seqrob.analysis.layout import FEW_SEEDS, FewSeedsWarning, _groups, _pairs, _term, _where
 from seqrob.analysis.results import result_frame
 from seqrob.warehouse.errors import InputError
 
@@ -492,7 +492,7 @@ def _group_rows(group, centers, intervals, confidence, n_permutations, rng, inve
     few = int(sizes.min()) <= FEW_SEEDS
     if few:
         warnings.warn(
-            f"{int(sizes.min())} seeds{_where(group)}: variance tests have little power with so few seeds",
+            FewSeedsWarning(f"{int(sizes.min())} seeds{_where(group)}: variance tests have little power with so few seeds"),
             stacklevel=3,
         )
     if (sizes < 2).any():

@@ -8,6 +8,7 @@ references, and for a one-seed warehouse what cannot be concluded.
 from __future__ import annotations
 
 import dataclasses
+import html as html_module
 import re
 
 import pytest
@@ -128,8 +129,10 @@ def test_terminal_and_page_one_state_the_same_findings(planted, capsys, tmp_path
             break
         rows.append(" ".join(re.split(r"\s{2,}", line.strip())))
     assert len(rows) >= 20 and any(" found" in r for r in rows)
+    html = html_module.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", planted["pdf"].with_suffix(".html").read_text())))
     for row in rows:
         assert row in planted["first_page"], row
+        assert row in html, row  # the HTML report's page 1 too
     sentences = [line[2:] for line in out.splitlines() if line.startswith("- ")]
     assert sentences
     for sentence in sentences:

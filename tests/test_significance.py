@@ -190,7 +190,6 @@ def test_unshared_seeds_make_the_contrast_welchs_t():
 
 
 def test_more_seeds_expand_the_bootstrap_interval():
-    from scipy import stats
 
     from seqrob.analysis.procedures import expanded_confidence
 
@@ -205,9 +204,14 @@ def test_more_seeds_expand_the_bootstrap_interval():
     # The mapped p-value and the interval agree: p < 0.05 exactly when the CI excludes 0.
     excludes = (boot["ci_low"] > 0) | (boot["ci_high"] < 0)
     assert ((boot["p_value"] < 0.05) == excludes).mean() >= 0.95
-    # and the mapping is monotone and the identity's counterpart at S -> infinity
+    # seqrob's p mapping is the inverse of the expansion: the bootstrap p at the expanded
+    # level's edge maps to exactly alpha, and the mapping is monotone and never shrinks p.
+    from seqrob.analysis.procedures import _expanded_p
+
+    edge = 1 - expanded_confidence(0.95, 8)
+    assert _expanded_p(np.array([edge]), 8)[0] == pytest.approx(0.05, rel=1e-9)
     p = np.array([0.001, 0.01, 0.05, 0.2, 1.0])
-    mapped = 2 * stats.t.sf(stats.norm.isf(p / 2) * np.sqrt(7 / 8), 7)
+    mapped = _expanded_p(p, 8)
     assert np.all(np.diff(mapped) > 0) and np.all(mapped >= p)
 
 

@@ -41,16 +41,31 @@ def register(app: typer.Typer) -> None:
     app.add_typer(group, name="analyze")
 
 
+# Result rows whose estimate is a score or a difference of scores (in points for accuracy-like metrics).
+_IN_SCORE_UNITS = ("contrast", "mixed_contrast", "bootstrap_contrast", "signflip_contrast", "bootstrap_mean", "emmean",
+                   "mean", "sd")  # fmt: skip
+_DIFFERENCES = ("contrast", "mixed_contrast", "bootstrap_contrast", "signflip_contrast")
+
+
 def _rounded(frame):
-    """Result rows for reading on a terminal: numbers rounded, one interval column."""
+    """Result rows for reading on a terminal: scores and differences in points (accuracy-like
+    metrics), a sign only on differences, one interval column; ratios and statistics as they are."""
     import pandas as pd
+
+    from seqrob.report.text import number, scale_of
 
     def interval(row) -> str:
         if pd.isna(row.estimate):
             return ""
-        text = f"{row.estimate:+.3f}"
+        scale = scale_of(row.metric) if row.test in _IN_SCORE_UNITS else None
+        signed = row.test in _DIFFERENCES
+
+        def show(x):
+            return scale.value(x, signed=signed) if scale is not None else number(x, 3, signed=signed)
+
+        text = show(row.estimate)
         if pd.notna(row.ci_low) and pd.notna(row.ci_high):
-            text += f" [{row.ci_low:+.3f}, {row.ci_high:+.3f}]"
+            text += f" [{show(row.ci_low)}, {show(row.ci_high)}]"
         return text
 
     def statistic(row) -> str:
@@ -63,7 +78,7 @@ def _rounded(frame):
             "test": frame["test"],
             "term": frame["term"],
             "family": frame["family"].fillna("all"),
-            "estimate [CI]": [interval(r) for r in frame.itertuples()],
+            "estimate [CI] (points)": [interval(r) for r in frame.itertuples()],
             "statistic": [statistic(r) for r in frame.itertuples()],
             "p": frame["p_value"].map(lambda v: "" if pd.isna(v) else f"{v:.3g}"),
             "p_adj": frame["p_adjusted"].map(lambda v: "" if pd.isna(v) else f"{v:.3g}"),

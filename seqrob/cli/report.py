@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from seqrob.cli._common import DbOption, WaitOption, console
+from seqrob.cli._common import DbOption, WaitOption, console, stderr_console
 
 DEFAULT_OUT = Path("reports") / "robustness.pdf"
 
@@ -44,12 +44,13 @@ def report(
     from seqrob.warehouse import Warehouse
 
     # Writable (a missing analysis is stored), but a mistyped --db is an error, not a new file.
-    with Warehouse(db, create=False, wait=wait) as wh:
+    with Warehouse(db, create=False, wait=wait) as wh, stderr_console.status("building the report") as status:
         built = build_report(wh, task=task, metric=metric, experiment=experiment, method=method, baseline=baseline,
                              alpha=alpha, correction=correction, n_boot=n_boot, seed=seed, effect=effect,
                              reanalyze=reanalyze, calibration=calibration)  # fmt: skip
         ids = ", ".join(str(a.analysis_id) for a in built.inputs.analyses)
         how = "reused stored analysis" if built.reused else "ran and stored analysis"
+        status.update("writing the PDF" + (" and HTML" if html else ""))
         pdf = built.write(out, html=html)
     console.print(f"{how} {ids}; report: {pdf}" + (f" (and {pdf.with_suffix('.html')})" if html else ""),
                   markup=False, highlight=False)  # fmt: skip
