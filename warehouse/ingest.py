@@ -503,14 +503,21 @@ def _store_scores(
     replace: bool,
     overrides: Mapping[str, object],
 ) -> None:
+    """Check the staged scores as a whole, then store their languages, runs and rows."""
     con.execute("UPDATE stage_scores SET experiment = 'default' WHERE experiment IS NULL")
     con.execute("UPDATE stage_scores SET method = 'finetune' WHERE method IS NULL")
     _check_scale(con, file, result)
     _check_runs_consistent(con, file)
     result.rows_skipped += _dedupe(con, "stage_scores", ["run_id", "task", "language", "metric"], ["score", "n_examples"], file)
     _resolve_languages(con, file, seen, overrides, result)
+    _store_runs(con, file, result, replace=replace)
+    _store_score_rows(con, file, result, replace=replace)
+    con.execute("DROP TABLE stage_scores")
+    con.execute("DROP TABLE stage_runs")
 
-    # Runs: new ones are added; a stored run must agree unless --replace.
+
+def _store_runs(con: duckdb.DuckDBPyConnection, file: str, result: IngestResult, *, replace: bool) -> None:
+    """Store the file's runs (staged as ``stage_runs``): new ones are added; a stored one must agree unless --replace."""
     con.execute(
         """CREATE OR REPLACE TEMP TABLE stage_runs AS
            SELECT run_id, arg_min(experiment, _row) AS experiment, arg_min("order", _row) AS "order",
@@ -553,7 +560,9 @@ def _store_scores(
     )
     result.runs_added = _one(con, "SELECT count(*) FROM runs")[0] - before
 
-    # Scores: identical rows already stored are skipped; different ones need --replace.
+
+def _store_score_rows(con: duckdb.DuckDBPyConnection, file: str, result: IngestResult, *, replace: bool) -> None:
+    """Store the staged scores: identical rows already stored are skipped; different ones need --replace."""
     conflict = _one(
         con,
         """SELECT s._row, s._column, s.score, w.score FROM stage_scores s
@@ -588,8 +597,6 @@ def _store_scores(
     total = _one(con, "SELECT count(*) FROM stage_scores")[0]
     result.rows_skipped += stored
     result.rows_stored = total - stored
-    con.execute("DROP TABLE stage_scores")
-    con.execute("DROP TABLE stage_runs")
 
 
 def _store_predictions(

@@ -26,7 +26,7 @@ import numbers
 import os
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +111,43 @@ _CELL_STRINGS = ("task", "order", "run_id", "language", "family")
 
 
 @dataclass(frozen=True, eq=False)
-class Truth:
+class _Parameters:
+    """The resolved parameters of :func:`simulate`: the fields that :class:`Truth` records of them (see there)."""
+
+    orders: tuple[str, ...]
+    baseline: str
+    seeds: tuple[int, ...]
+    languages: tuple[str, ...]
+    families: Mapping[str, str]
+    tasks: tuple[str, ...]
+    effects: tuple[Mapping[str, Any], ...]
+    base: float
+    language_sd: float
+    seed_sd: float
+    run_sd: Mapping[str, float]
+    residual_sd: float
+    n_examples: int
+    example_correlation: float
+    clip_low: float
+    clip_high: float
+    outcomes: bool
+    metric: str
+    experiment: str
+    method: str
+    seed: int
+    scale: str
+    run_family_sd: float
+    family_sd_scale: Mapping[str, float]
+    language_sd_scale: Mapping[str, float]
+    run_tail_df: float | None
+    outlier_rate: float
+    outlier_shift: float
+    seeds_per_order: Mapping[str, int]
+    missing_cells: float
+
+
+@dataclass(frozen=True, eq=False)
+class Truth(_Parameters):
     """Everything a simulation was drawn from: parameters, drawn effects, cell means.
 
     Attributes
@@ -157,36 +193,6 @@ class Truth:
         Version of the random-stream layout that produced the draws.
     """
 
-    orders: tuple[str, ...]
-    baseline: str
-    seeds: tuple[int, ...]
-    languages: tuple[str, ...]
-    families: Mapping[str, str]
-    tasks: tuple[str, ...]
-    effects: tuple[Mapping[str, Any], ...]
-    base: float
-    language_sd: float
-    seed_sd: float
-    run_sd: Mapping[str, float]
-    residual_sd: float
-    n_examples: int
-    example_correlation: float
-    clip_low: float
-    clip_high: float
-    outcomes: bool
-    metric: str
-    experiment: str
-    method: str
-    seed: int
-    scale: str
-    run_family_sd: float
-    family_sd_scale: Mapping[str, float]
-    language_sd_scale: Mapping[str, float]
-    run_tail_df: float | None
-    outlier_rate: float
-    outlier_shift: float
-    seeds_per_order: Mapping[str, int]
-    missing_cells: float
     cells: pd.DataFrame = field(repr=False)
     n_clipped: int
     generator: str = GENERATOR
@@ -485,67 +491,10 @@ class Truth:
             p = data["parameters"]
             raw = dict(data["cells"])
             if version == 1:  # written before the noise options: every one of them off
-                p = {
-                    **p,
-                    "scale": "probability",
-                    "run_family_sd": 0.0,
-                    "family_sd_scale": {family: 1.0 for family in p["families"].values()},
-                    "language_sd_scale": {code: 1.0 for code in p["languages"]},
-                    "run_tail_df": None,
-                    "outlier_rate": 0.0,
-                    "outlier_shift": 0.0,
-                    "seeds_per_order": {order: len(p["seeds"]) for order in p["orders"]},
-                    "missing_cells": 0.0,
-                }
-                size = len(raw["p"])
-                raw.update(
-                    family_scale=[1.0] * size,
-                    run_family_effect=[0.0] * size,
-                    outlier=[False] * size,
-                    linear_predictor=raw["p_raw"],
-                    missing=[False] * size,
-                )
-            cells = pd.DataFrame({column: raw[column] for column in _CELL_COLUMNS})
-            cells = cells.astype(
-                {
-                    "seed": "int64",
-                    **{column: "bool" for column in _CELL_BOOLS},
-                    **{column: "float64" for column in _CELL_FLOATS},
-                }
-            )
-            for column in _CELL_STRINGS:
-                cells[column] = cells[column].astype(str)
+                p, raw = _upgrade_version_1(p, raw)
+            cells = _cells_from_columns(raw)
             return cls(
-                orders=tuple(p["orders"]),
-                baseline=p["baseline"],
-                seeds=tuple(int(s) for s in p["seeds"]),
-                languages=tuple(p["languages"]),
-                families=dict(p["families"]),
-                tasks=tuple(p["tasks"]),
-                effects=tuple(dict(effect) for effect in p["effects"]),
-                base=float(p["base"]),
-                language_sd=float(p["language_sd"]),
-                seed_sd=float(p["seed_sd"]),
-                run_sd={str(k): float(v) for k, v in p["run_sd"].items()},
-                residual_sd=float(p["residual_sd"]),
-                n_examples=int(p["n_examples"]),
-                example_correlation=float(p["example_correlation"]),
-                clip_low=float(p["clip_low"]),
-                clip_high=float(p["clip_high"]),
-                outcomes=bool(p["outcomes"]),
-                metric=p["metric"],
-                experiment=p["experiment"],
-                method=p["method"],
-                seed=int(p["seed"]),
-                scale=str(p["scale"]),
-                run_family_sd=float(p["run_family_sd"]),
-                family_sd_scale={str(k): float(v) for k, v in p["family_sd_scale"].items()},
-                language_sd_scale={str(k): float(v) for k, v in p["language_sd_scale"].items()},
-                run_tail_df=None if p["run_tail_df"] is None else float(p["run_tail_df"]),
-                outlier_rate=float(p["outlier_rate"]),
-                outlier_shift=float(p["outlier_shift"]),
-                seeds_per_order={str(k): int(v) for k, v in p["seeds_per_order"].items()},
-                missing_cells=float(p["missing_cells"]),
+                **_parameters_from_dict(p),
                 cells=cells,
                 n_clipped=int(data["n_clipped"]),
                 generator=data.get("generator", GENERATOR),
@@ -581,6 +530,82 @@ class Truth:
         return self.to_dict() == other.to_dict()
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _upgrade_version_1(p: Mapping[str, Any], raw: dict) -> tuple[dict, dict]:
+    """A version 1 truth's parameters and cell columns, with version 2's noise options all off."""
+    p = {
+        **p,
+        "scale": "probability",
+        "run_family_sd": 0.0,
+        "family_sd_scale": {family: 1.0 for family in p["families"].values()},
+        "language_sd_scale": {code: 1.0 for code in p["languages"]},
+        "run_tail_df": None,
+        "outlier_rate": 0.0,
+        "outlier_shift": 0.0,
+        "seeds_per_order": {order: len(p["seeds"]) for order in p["orders"]},
+        "missing_cells": 0.0,
+    }
+    size = len(raw["p"])
+    raw.update(
+        family_scale=[1.0] * size,
+        run_family_effect=[0.0] * size,
+        outlier=[False] * size,
+        linear_predictor=raw["p_raw"],
+        missing=[False] * size,
+    )
+    return p, raw
+
+
+def _cells_from_columns(raw: Mapping[str, Any]) -> pd.DataFrame:
+    """:attr:`Truth.cells` from the column lists of :meth:`Truth.to_dict`, with its dtypes."""
+    cells = pd.DataFrame({column: raw[column] for column in _CELL_COLUMNS})
+    cells = cells.astype(
+        {
+            "seed": "int64",
+            **{column: "bool" for column in _CELL_BOOLS},
+            **{column: "float64" for column in _CELL_FLOATS},
+        }
+    )
+    for column in _CELL_STRINGS:
+        cells[column] = cells[column].astype(str)
+    return cells
+
+
+def _parameters_from_dict(p: Mapping[str, Any]) -> dict[str, Any]:
+    """The :class:`Truth` fields stored under ``parameters`` by :meth:`Truth.to_dict`, typed."""
+    return {
+        "orders": tuple(p["orders"]),
+        "baseline": p["baseline"],
+        "seeds": tuple(int(s) for s in p["seeds"]),
+        "languages": tuple(p["languages"]),
+        "families": dict(p["families"]),
+        "tasks": tuple(p["tasks"]),
+        "effects": tuple(dict(effect) for effect in p["effects"]),
+        "base": float(p["base"]),
+        "language_sd": float(p["language_sd"]),
+        "seed_sd": float(p["seed_sd"]),
+        "run_sd": {str(k): float(v) for k, v in p["run_sd"].items()},
+        "residual_sd": float(p["residual_sd"]),
+        "n_examples": int(p["n_examples"]),
+        "example_correlation": float(p["example_correlation"]),
+        "clip_low": float(p["clip_low"]),
+        "clip_high": float(p["clip_high"]),
+        "outcomes": bool(p["outcomes"]),
+        "metric": p["metric"],
+        "experiment": p["experiment"],
+        "method": p["method"],
+        "seed": int(p["seed"]),
+        "scale": str(p["scale"]),
+        "run_family_sd": float(p["run_family_sd"]),
+        "family_sd_scale": {str(k): float(v) for k, v in p["family_sd_scale"].items()},
+        "language_sd_scale": {str(k): float(v) for k, v in p["language_sd_scale"].items()},
+        "run_tail_df": None if p["run_tail_df"] is None else float(p["run_tail_df"]),
+        "outlier_rate": float(p["outlier_rate"]),
+        "outlier_shift": float(p["outlier_shift"]),
+        "seeds_per_order": {str(k): int(v) for k, v in p["seeds_per_order"].items()},
+        "missing_cells": float(p["missing_cells"]),
+    }
 
 
 @dataclass(frozen=True, eq=False)
@@ -811,6 +836,58 @@ def simulate(
     >>> bool(sim.scores["score"].median() > 0.9)
     True
     """
+    options = _resolve_options(**locals())  # the first statement: locals() holds exactly the parameters
+    terms = _model_terms(options)
+    draws = _draw(options, terms)
+    cells = _cells(options, terms, draws)
+    scores = _scores(options, cells, draws.hits)
+    # Unequal seeds drop whole runs (from everything); missing cells drop rows of
+    # scores and predictions only. Without either, nothing is filtered.
+    in_cells, observed = _kept(options, draws.missing)
+    keep_predictions = None if observed.all() else observed
+    if not in_cells.all():
+        cells = cells[in_cells].reset_index(drop=True)
+    n_clipped = int(cells["clipped"].sum())
+    if n_clipped > 0.01 * len(cells):
+        warnings.warn(
+            f"{n_clipped} of {len(cells)} cells were clipped to [{options.clip_low}, {options.clip_high}]; "
+            "expected_contrasts() accounts for it, but effects are no longer additive there",
+            stacklevel=2,
+        )
+    if not observed.all():
+        scores = scores[observed].reset_index(drop=True)
+    predictions = None
+    if draws.correct is not None:
+        predictions = _predictions(
+            draws.correct,
+            np.array(options.run_ids, dtype=object),
+            np.array(options.tasks, dtype=object),
+            np.array(options.languages, dtype=object),
+            options.n_examples,
+            keep_predictions,
+        )
+    return Simulation(scores=scores, predictions=predictions, truth=_truth(options, cells, n_clipped))
+
+
+# --- simulation: resolving the options ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Options(_Parameters):
+    """The parameters of :func:`simulate`, checked and resolved, and what the simulation derives from them."""
+
+    family_names: list[str]  # the distinct families, in the order of their first language
+    deltas: dict[tuple[str, str, str], float]  # the effects resolved per (task, order, family)
+    run_ids: list[str]  # one per order x seed value, order-major
+
+
+def _resolve_options(
+    *, orders, seeds, languages, families, effects, base, language_sd, seed_sd, run_sd, residual_sd, n_examples,
+    example_correlation, outcomes, tasks, metric, experiment, method, seed, baseline, clip_low, clip_high, scale,
+    run_family_sd, family_sd_scale, language_sd_scale, run_tail_df, outlier_rate, outlier_shift, seeds_per_order,
+    missing_cells,
+) -> _Options:  # fmt: skip
+    """Check :func:`simulate`'s parameters, in this order (the first problem found is raised), and resolve them."""
     orders_t = _names(orders, "orders", "order")
     tasks_t = _names(tasks, "tasks", "task")
     languages_t = _names(languages, "languages", "language")
@@ -819,27 +896,13 @@ def simulate(
         baseline = "none" if "none" in orders_t else orders_t[0]
     elif baseline not in orders_t:
         raise DesignError(f"baseline '{baseline}' is not one of the orders {list(orders_t)} - add it to orders")
-    if scale not in SCALES:
-        raise InputError(f"scale is {scale!r}", fix="use scale='probability' or scale='logit'")
-    base = _real(base, "base", low=0.0, high=1.0)
-    if scale == "logit" and not 0.0 < base < 1.0:
-        raise InputError(f"base is {base} on the logit scale, whose logit is infinite", fix="use a base in (0, 1)")
-    clip_low = _real(clip_low, "clip_low", low=0.0, high=1.0)
-    clip_high = _real(clip_high, "clip_high", low=0.0, high=1.0)
-    if not clip_low < clip_high:
-        raise InputError(f"clip_low {clip_low} is not below clip_high {clip_high}", fix="use 0 <= clip_low < clip_high <= 1")
+    base, clip_low, clip_high = _probability_bounds(scale, base, clip_low, clip_high)
     language_sd = _real(language_sd, "language_sd", low=0.0)
     seed_sd = _real(seed_sd, "seed_sd", low=0.0)
     residual_sd = _real(residual_sd, "residual_sd", low=0.0)
     run_sds = _run_sds(run_sd, orders_t)
     run_family_sd = _real(run_family_sd, "run_family_sd", low=0.0)
-    if run_tail_df is not None:
-        run_tail_df = _real(run_tail_df, "run_tail_df")
-        if not run_tail_df > 2.0:
-            raise InputError(
-                f"run_tail_df is {run_tail_df}; a Student-t has a finite SD only with df > 2",
-                fix="use run_tail_df > 2 (e.g. 3 for heavy tails), or None for normal run effects",
-            )
+    run_tail_df = _run_tail_df(run_tail_df)
     outlier_rate = _real(outlier_rate, "outlier_rate", low=0.0, high=1.0)
     outlier_shift = _real(outlier_shift, "outlier_shift")
     missing_cells = _real(missing_cells, "missing_cells")
@@ -856,7 +919,6 @@ def simulate(
     method = _label(method, "method")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise InputError(f"seed must be a non-negative integer, not {seed!r}", fix="pass seed=0 or another integer >= 0")
-    seed = int(seed)
 
     family_of = _families(languages_t, families)
     family_names = list(dict.fromkeys(family_of[code] for code in languages_t))
@@ -864,36 +926,111 @@ def simulate(
     family_scales = _multipliers(family_sd_scale, "family_sd_scale", "family", family_names)
     language_scales = _multipliers(language_sd_scale, "language_sd_scale", "language", list(languages_t))
     kept_seeds = _seeds_per_order(seeds_per_order, orders_t, len(seeds_t))
-
     run_ids = [f"{experiment}-{order}-s{value}" for order in orders_t for value in seeds_t]
     if len(set(run_ids)) != len(run_ids):
         raise DesignError("two runs would share a run_id - use order names and seeds that differ")
+    return _Options(
+        orders=orders_t, baseline=baseline, seeds=seeds_t, languages=languages_t,
+        families={code: family_of[code] for code in languages_t}, family_names=family_names, tasks=tasks_t,
+        effects=given, deltas=resolved, base=base, language_sd=language_sd, seed_sd=seed_sd, run_sd=run_sds,
+        residual_sd=residual_sd, n_examples=n, example_correlation=rho, clip_low=clip_low, clip_high=clip_high,
+        outcomes=bool(outcomes), metric=metric, experiment=experiment, method=method, seed=int(seed), scale=scale,
+        run_family_sd=run_family_sd, family_sd_scale=family_scales, language_sd_scale=language_scales,
+        run_tail_df=run_tail_df, outlier_rate=outlier_rate, outlier_shift=outlier_shift,
+        seeds_per_order=kept_seeds, missing_cells=missing_cells, run_ids=run_ids,
+    )  # fmt: skip
 
-    T, O, S, L, F = len(tasks_t), len(orders_t), len(seeds_t), len(languages_t), len(family_names)
-    # delta per task x order x language, from the resolved (task, order, family) table.
+
+def _probability_bounds(scale: Any, base: Any, clip_low: Any, clip_high: Any) -> tuple[float, float, float]:
+    """Check the scale, ``base`` and the clip bounds; return ``base, clip_low, clip_high``."""
+    if scale not in SCALES:
+        raise InputError(f"scale is {scale!r}", fix="use scale='probability' or scale='logit'")
+    base = _real(base, "base", low=0.0, high=1.0)
+    if scale == "logit" and not 0.0 < base < 1.0:
+        raise InputError(f"base is {base} on the logit scale, whose logit is infinite", fix="use a base in (0, 1)")
+    clip_low = _real(clip_low, "clip_low", low=0.0, high=1.0)
+    clip_high = _real(clip_high, "clip_high", low=0.0, high=1.0)
+    if not clip_low < clip_high:
+        raise InputError(f"clip_low {clip_low} is not below clip_high {clip_high}", fix="use 0 <= clip_low < clip_high <= 1")
+    return base, clip_low, clip_high
+
+
+def _run_tail_df(run_tail_df: Any) -> float | None:
+    """Check the degrees of freedom of t-tailed run effects (None: normal ones)."""
+    if run_tail_df is None:
+        return None
+    run_tail_df = _real(run_tail_df, "run_tail_df")
+    if not run_tail_df > 2.0:
+        raise InputError(
+            f"run_tail_df is {run_tail_df}; a Student-t has a finite SD only with df > 2",
+            fix="use run_tail_df > 2 (e.g. 3 for heavy tails), or None for normal run effects",
+        )
+    return run_tail_df
+
+
+# --- simulation: drawing ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Terms:
+    """The model's fixed terms as arrays over the design (T tasks, O orders, L languages, F families)."""
+
+    center: float  # base, or logit(base) on the logit scale
+    delta: np.ndarray  # (T, O, L): the planted effect of every cell, from the resolved (task, order, family) table
+    sd_run: np.ndarray  # (O,)
+    family_index: np.ndarray  # (L,): each language's family, as an index into family_names
+    k_language: np.ndarray  # (L,): multiplier of v in each language's family
+    sd_run_family: np.ndarray  # (F,)
+    sd_residual: np.ndarray  # (L,)
+    spread: float  # sqrt(1 - rho^2)
+
+
+def _model_terms(options: _Options) -> _Terms:
+    """The planted effects and SDs of every task, order, family and language, as arrays."""
+    tasks, orders, languages, family_of = options.tasks, options.orders, options.languages, options.families
     delta = np.array(
-        [[[resolved[(task, order, family_of[code])] for code in languages_t] for order in orders_t] for task in tasks_t],
+        [[[options.deltas[(task, order, family_of[code])] for code in languages] for order in orders] for task in tasks],
         dtype=float,
-    ).reshape(T, O, L)
-    sd_run = np.array([run_sds[order] for order in orders_t], dtype=float)  # (O,)
-    family_index = np.array([family_names.index(family_of[code]) for code in languages_t])  # (L,)
-    k_family = np.array([family_scales[family] for family in family_names], dtype=float)  # (F,)
-    k_language = k_family[family_index]  # (L,): multiplier of v in each language's family
-    sd_run_family = run_family_sd * k_family  # (F,)
-    sd_residual = residual_sd * k_language * np.array([language_scales[code] for code in languages_t])  # (L,)
-    center = float(logit(base)) if scale == "logit" else base
-    spread = math.sqrt(1.0 - rho * rho)
+    ).reshape(len(tasks), len(orders), len(languages))
+    family_index = np.array([options.family_names.index(family_of[code]) for code in languages])
+    k_family = np.array([options.family_sd_scale[family] for family in options.family_names], dtype=float)
+    k_language = k_family[family_index]
+    rho = options.example_correlation
+    return _Terms(
+        center=float(logit(options.base)) if options.scale == "logit" else options.base,
+        delta=delta,
+        sd_run=np.array([options.run_sd[order] for order in orders], dtype=float),
+        family_index=family_index,
+        k_language=k_language,
+        sd_run_family=options.run_family_sd * k_family,
+        sd_residual=options.residual_sd * k_language * np.array([options.language_sd_scale[code] for code in languages]),
+        spread=math.sqrt(1.0 - rho * rho),
+    )
 
-    # Run-level draws, shared by every task of a run: outliers (O, S), missing cells (O, S, L).
-    outlier = np.zeros((O, S), dtype=bool)
-    missing = np.zeros((O, S, L), dtype=bool)
-    for j, value in enumerate(seeds_t):
-        if outlier_rate > 0.0:
-            outlier[:, j] = _stream(seed, _RUN_LEVEL, _STREAM_OUTLIER, value).random(O) < outlier_rate
-        if missing_cells > 0.0:
-            missing[:, j, :] = _stream(seed, _RUN_LEVEL, _STREAM_MISSING, value).random((O, L)) < missing_cells
-    shift = outlier_shift * outlier  # (O, S)
 
+@dataclass(frozen=True)
+class _Draws:
+    """Every draw of the full design (before runs and cells are dropped), and the cell probabilities."""
+
+    a: np.ndarray  # (T, L): language effects
+    u: np.ndarray  # (T, S): seed effects
+    v: np.ndarray  # (T, O, S): run effects
+    w: np.ndarray  # (T, O, S, F): run x family effects
+    e: np.ndarray  # (T, O, S, L): run x language effects
+    eta: np.ndarray  # (T, O, S, L): linear predictor
+    p: np.ndarray  # (T, O, S, L): probability of a correct answer
+    hits: np.ndarray  # (T, O, S, L): correct outcomes of the cell's n_examples
+    correct: np.ndarray | None  # (O, S, T, L, n): the outcomes in the row order of predictions; None without outcomes
+    outlier: np.ndarray  # (O, S): outlier runs
+    missing: np.ndarray  # (O, S, L): missing cells
+
+
+def _draw(options: _Options, terms: _Terms) -> _Draws:
+    """Draw every effect and outcome of the full design, stream by stream (see :func:`simulate`'s Notes)."""
+    T, O, S, L = len(options.tasks), len(options.orders), len(options.seeds), len(options.languages)
+    F, n, seed = len(options.family_names), options.n_examples, options.seed
+    outlier, missing = _draw_run_level(options)
+    shift = options.outlier_shift * outlier  # (O, S)
     a = np.empty((T, L))
     u = np.empty((T, S))
     v = np.empty((T, O, S))
@@ -902,55 +1039,106 @@ def simulate(
     eta = np.empty((T, O, S, L))
     p = np.empty((T, O, S, L))
     hits = np.empty((T, O, S, L), dtype=np.int64)
-    correct = np.empty((O, S, T, L, n), dtype=np.int8) if outcomes else None  # row order of predictions
+    correct = np.empty((O, S, T, L, n), dtype=np.int8) if options.outcomes else None  # row order of predictions
 
     for t in range(T):
-        a[t] = _stream(seed, t, _STREAM_LANGUAGE).standard_normal(L) * language_sd
+        a[t] = _stream(seed, t, _STREAM_LANGUAGE).standard_normal(L) * options.language_sd
         g = _stream(seed, t, _STREAM_EXAMPLE).standard_normal((L, n))  # (L, n), shared by all runs
-        shared = rho * g
-        for j, value in enumerate(seeds_t):
-            rng = _stream(seed, t, _STREAM_SEED, value)
-            u[t, j] = rng.standard_normal() * seed_sd
-            v[t, :, j] = rng.standard_normal(O) * sd_run
-            e[t, :, j, :] = rng.standard_normal((O, L)) * sd_residual
-            if run_family_sd > 0.0:
-                w[t, :, j, :] = _stream(seed, t, _STREAM_RUN_FAMILY, value).standard_normal((O, F)) * sd_run_family
-            if run_tail_df is not None:
-                # z sqrt((df - 2) / G), G ~ chi2(df): Student-t with the same SD, same z.
-                tail = _stream(seed, t, _STREAM_TAIL, value)
-                v[t, :, j] *= np.sqrt((run_tail_df - 2.0) / tail.chisquare(run_tail_df, O))
-                w[t, :, j, :] *= np.sqrt((run_tail_df - 2.0) / tail.chisquare(run_tail_df, (O, F)))
+        shared = options.example_correlation * g
+        for j, value in enumerate(options.seeds):
+            rng = _stream(seed, t, _STREAM_SEED, value)  # u, v, e, then the outcomes' h
+            u[t, j], v[t, :, j], w[t, :, j, :], e[t, :, j, :] = _draw_run_effects(options, terms, rng, t, value)
             # (O, L); with every option off the extra terms are exact zeros and ones.
             cell = (
-                center + a[t][None, :] + delta[t] + u[t, j] + v[t, :, j][:, None] * k_language[None, :]
-                + w[t, :, j][:, family_index] + e[t, :, j, :] - shift[:, j][:, None]
+                terms.center + a[t][None, :] + terms.delta[t] + u[t, j] + v[t, :, j][:, None] * terms.k_language[None, :]
+                + w[t, :, j][:, terms.family_index] + e[t, :, j, :] - shift[:, j][:, None]
             )  # fmt: skip
             eta[t, :, j, :] = cell
-            p[t, :, j, :] = expit(cell) if scale == "logit" else np.clip(cell, clip_low, clip_high)
-            threshold = ndtri(p[t, :, j, :])  # (O, L): Phi^-1(p)
-            latent = rng.standard_normal((O, L, n))
-            latent *= spread
-            latent += shared[None, :, :]  # (O, L, n) ~ N(0, 1)
-            right = latent < threshold[:, :, None]  # (O, L, n)
+            p[t, :, j, :] = expit(cell) if options.scale == "logit" else np.clip(cell, options.clip_low, options.clip_high)
+            right = _draw_outcomes(rng, p[t, :, j, :], shared, terms.spread, n)  # (O, L, n)
             hits[t, :, j, :] = right.sum(axis=2)
             if correct is not None:
                 correct[:, j, t, :, :] = right
+    return _Draws(a=a, u=u, v=v, w=w, e=e, eta=eta, p=p, hits=hits, correct=correct, outlier=outlier, missing=missing)
 
-    p_raw = p if scale == "logit" else eta  # the probability before clipping
-    clipped = p != p_raw
 
-    # Cells and scores: one row per order x seed x task x language (run-major).
-    shape = (O, S, T, L)
+def _draw_run_level(options: _Options) -> tuple[np.ndarray, np.ndarray]:
+    """Draws shared by every task of a run: outlier runs (O, S) and missing cells (O, S, L)."""
+    O, S, L = len(options.orders), len(options.seeds), len(options.languages)
+    seed, outlier_rate, missing_cells = options.seed, options.outlier_rate, options.missing_cells
+    outlier = np.zeros((O, S), dtype=bool)
+    missing = np.zeros((O, S, L), dtype=bool)
+    for j, value in enumerate(options.seeds):
+        if outlier_rate > 0.0:
+            outlier[:, j] = _stream(seed, _RUN_LEVEL, _STREAM_OUTLIER, value).random(O) < outlier_rate
+        if missing_cells > 0.0:
+            missing[:, j, :] = _stream(seed, _RUN_LEVEL, _STREAM_MISSING, value).random((O, L)) < missing_cells
+    return outlier, missing
+
+
+def _draw_run_effects(
+    options: _Options, terms: _Terms, rng: np.random.Generator, t: int, value: int
+) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    """Seed effect ``u``, run effects ``v`` (O,), run x family ``w`` (O, F) and run x language ``e`` (O, L).
+
+    For task index ``t`` and seed ``value``; ``rng`` is that seed's stream, which
+    goes on to draw the outcomes.
+    """
+    O, L, F = len(options.orders), len(options.languages), len(options.family_names)
+    u = rng.standard_normal() * options.seed_sd
+    v = rng.standard_normal(O) * terms.sd_run
+    e = rng.standard_normal((O, L)) * terms.sd_residual
+    w = np.zeros((O, F))
+    if options.run_family_sd > 0.0:
+        w = _stream(options.seed, t, _STREAM_RUN_FAMILY, value).standard_normal((O, F)) * terms.sd_run_family
+    if options.run_tail_df is not None:
+        # z sqrt((df - 2) / G), G ~ chi2(df): Student-t with the same SD, same z.
+        df = options.run_tail_df
+        tail = _stream(options.seed, t, _STREAM_TAIL, value)
+        v *= np.sqrt((df - 2.0) / tail.chisquare(df, O))
+        w *= np.sqrt((df - 2.0) / tail.chisquare(df, (O, F)))
+    return u, v, w, e
+
+
+def _draw_outcomes(rng: np.random.Generator, p: np.ndarray, shared: np.ndarray, spread: float, n: int) -> np.ndarray:
+    """Outcomes (O, L, n) of one task and seed: ``rho g + sqrt(1 - rho^2) h < Phi^-1(p)``.
+
+    ``p`` is (O, L); ``shared`` is ``rho g`` (L, n), the examples' difficulty.
+    """
+    threshold = ndtri(p)  # (O, L): Phi^-1(p)
+    latent = rng.standard_normal((*p.shape, n))
+    latent *= spread
+    latent += shared[None, :, :]  # (O, L, n) ~ N(0, 1)
+    return latent < threshold[:, :, None]
+
+
+# --- simulation: tables -----------------------------------------------------------
+
+
+def _run_major(options: _Options) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Order, seed, task and language index of every cell, run-major (the row order of cells and scores)."""
+    shape = (len(options.orders), len(options.seeds), len(options.tasks), len(options.languages))
     idx_o, idx_s, idx_t, idx_l = (axis.ravel() for axis in np.indices(shape))
-    to_run = lambda x: np.transpose(x, (1, 2, 0, 3)).ravel()  # (T, O, S, L) -> (O, S, T, L)  # noqa: E731
-    orders_a = np.array(orders_t, dtype=object)
-    tasks_a = np.array(tasks_t, dtype=object)
-    languages_a = np.array(languages_t, dtype=object)
-    families_a = np.array([family_of[code] for code in languages_t], dtype=object)
-    seeds_a = np.array(seeds_t, dtype=np.int64)
-    run_ids_a = np.array(run_ids, dtype=object)  # (O * S,), order-major
-    run_index = idx_o * S + idx_s
-    cells = pd.DataFrame(
+    return idx_o, idx_s, idx_t, idx_l
+
+
+def _to_run_major(x: np.ndarray) -> np.ndarray:
+    """(T, O, S, L) -> (O, S, T, L), flattened."""
+    return np.transpose(x, (1, 2, 0, 3)).ravel()
+
+
+def _cells(options: _Options, terms: _Terms, draws: _Draws) -> pd.DataFrame:
+    """:attr:`Truth.cells` of the full design: one row per order x seed x task x language."""
+    idx_o, idx_s, idx_t, idx_l = _run_major(options)
+    p_raw = draws.p if options.scale == "logit" else draws.eta  # the probability before clipping
+    orders_a = np.array(options.orders, dtype=object)
+    tasks_a = np.array(options.tasks, dtype=object)
+    languages_a = np.array(options.languages, dtype=object)
+    families_a = np.array([options.families[code] for code in options.languages], dtype=object)
+    seeds_a = np.array(options.seeds, dtype=np.int64)
+    run_ids_a = np.array(options.run_ids, dtype=object)  # (O * S,), order-major
+    run_index = idx_o * len(options.seeds) + idx_s
+    return pd.DataFrame(
         {
             "task": tasks_a[idx_t],
             "order": orders_a[idx_o],
@@ -958,90 +1146,56 @@ def simulate(
             "run_id": run_ids_a[run_index],
             "language": languages_a[idx_l],
             "family": families_a[idx_l],
-            "delta": delta[idx_t, idx_o, idx_l],
-            "language_effect": a[idx_t, idx_l],
-            "seed_effect": u[idx_t, idx_s],
-            "run_effect": v[idx_t, idx_o, idx_s],
-            "residual_effect": to_run(e),
-            "p_raw": to_run(p_raw),
-            "p": to_run(p),
-            "clipped": to_run(clipped),
-            "family_scale": k_language[idx_l],
-            "run_family_effect": w[idx_t, idx_o, idx_s, family_index[idx_l]],
-            "outlier": outlier[idx_o, idx_s],
-            "linear_predictor": to_run(eta),
-            "missing": missing[idx_o, idx_s, idx_l],
+            "delta": terms.delta[idx_t, idx_o, idx_l],
+            "language_effect": draws.a[idx_t, idx_l],
+            "seed_effect": draws.u[idx_t, idx_s],
+            "run_effect": draws.v[idx_t, idx_o, idx_s],
+            "residual_effect": _to_run_major(draws.e),
+            "p_raw": _to_run_major(p_raw),
+            "p": _to_run_major(draws.p),
+            "clipped": _to_run_major(draws.p != p_raw),
+            "family_scale": terms.k_language[idx_l],
+            "run_family_effect": draws.w[idx_t, idx_o, idx_s, terms.family_index[idx_l]],
+            "outlier": draws.outlier[idx_o, idx_s],
+            "linear_predictor": _to_run_major(draws.eta),
+            "missing": draws.missing[idx_o, idx_s, idx_l],
         }
     )
-    scores = pd.DataFrame(
+
+
+def _scores(options: _Options, cells: pd.DataFrame, hits: np.ndarray) -> pd.DataFrame:
+    """Scores of the full design, row for row with ``cells``: the mean of each cell's outcomes."""
+    n = options.n_examples
+    return pd.DataFrame(
         {
             "run_id": cells["run_id"],
             "order": cells["order"],
             "seed": cells["seed"],
             "task": cells["task"],
             "language": cells["language"],
-            "metric": metric,
-            "score": to_run(hits) / n,
-            "experiment": experiment,
-            "method": method,
+            "metric": options.metric,
+            "score": _to_run_major(hits) / n,
+            "experiment": options.experiment,
+            "method": options.method,
             "n_examples": np.full(len(cells), n, dtype=np.int64),
             "family": cells["family"],
         }
     )
-    # Unequal seeds drop whole runs (from everything); missing cells drop rows of
-    # scores and predictions only. Without either, nothing is filtered.
-    kept_run = np.array([[j < kept_seeds[order] for j in range(S)] for order in orders_t])  # (O, S)
-    in_cells = kept_run[idx_o, idx_s]
-    observed = in_cells & ~missing[idx_o, idx_s, idx_l]
-    keep_predictions = None if observed.all() else observed
-    if not in_cells.all():
-        cells = cells[in_cells].reset_index(drop=True)
-    n_clipped = int(cells["clipped"].sum())
-    if n_clipped > 0.01 * len(cells):
-        warnings.warn(
-            f"{n_clipped} of {len(cells)} cells were clipped to [{clip_low}, {clip_high}]; "
-            "expected_contrasts() accounts for it, but effects are no longer additive there",
-            stacklevel=2,
-        )
-    if not observed.all():
-        scores = scores[observed].reset_index(drop=True)
-    predictions = None if correct is None else _predictions(correct, run_ids_a, tasks_a, languages_a, n, keep_predictions)
 
-    truth = Truth(
-        orders=orders_t,
-        baseline=baseline,
-        seeds=seeds_t,
-        languages=languages_t,
-        families={code: family_of[code] for code in languages_t},
-        tasks=tasks_t,
-        effects=given,
-        base=base,
-        language_sd=language_sd,
-        seed_sd=seed_sd,
-        run_sd=run_sds,
-        residual_sd=residual_sd,
-        n_examples=n,
-        example_correlation=rho,
-        clip_low=clip_low,
-        clip_high=clip_high,
-        outcomes=bool(outcomes),
-        metric=metric,
-        experiment=experiment,
-        method=method,
-        seed=seed,
-        scale=scale,
-        run_family_sd=run_family_sd,
-        family_sd_scale=family_scales,
-        language_sd_scale=language_scales,
-        run_tail_df=run_tail_df,
-        outlier_rate=outlier_rate,
-        outlier_shift=outlier_shift,
-        seeds_per_order=kept_seeds,
-        missing_cells=missing_cells,
-        cells=cells,
-        n_clipped=n_clipped,
-    )
-    return Simulation(scores=scores, predictions=predictions, truth=truth)
+
+def _kept(options: _Options, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Run-major masks: cells of kept runs (``seeds_per_order``), and of those the ones not missing."""
+    idx_o, idx_s, _, idx_l = _run_major(options)
+    S = len(options.seeds)
+    kept_run = np.array([[j < options.seeds_per_order[order] for j in range(S)] for order in options.orders])  # (O, S)
+    in_cells = kept_run[idx_o, idx_s]
+    return in_cells, in_cells & ~missing[idx_o, idx_s, idx_l]
+
+
+def _truth(options: _Options, cells: pd.DataFrame, n_clipped: int) -> Truth:
+    """The :class:`Truth` of a simulation: its resolved parameters, its (kept) cells and their clipped count."""
+    parameters = {parameter.name: getattr(options, parameter.name) for parameter in fields(_Parameters)}
+    return Truth(**parameters, cells=cells, n_clipped=n_clipped)
 
 
 def _stream(seed: int, *key: int) -> np.random.Generator:

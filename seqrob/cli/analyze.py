@@ -190,10 +190,10 @@ def _print_analysis(outcome, fmt: str, *, all_rows: bool) -> None:
     if fmt == "json":
         print(outcome.to_json())
         return
-    frames = {"findings": outcome.findings}
     if all_rows:
-        frames["results"] = outcome.results
-    print_frames(frames, fmt)
+        print_frames({"findings": outcome.findings, "results": outcome.results}, fmt)
+    else:
+        print_frame(outcome.findings, fmt, "findings")  # one plain table: read_csv reads it as is
 
 
 @group.command("power")

@@ -102,11 +102,14 @@ def _group_statements(f: pd.DataFrame) -> list[str]:
     for r in pairs[pairs["status"] == _FOUND].sort_values("p_adjusted").itertuples():
         first, second = split_term(r.comparison)
         direction = "higher" if r.estimate > 0 else "lower"
-        out.append(f"in {r.family}, {first} scores {scale.value(abs(r.estimate))} {unit} {direction} than {second} "
+        size = f"{scale.value(abs(r.estimate))} {unit}" if unit == "points" else f"{scale.value(abs(r.estimate))}"
+        out.append(f"in {r.family}, {first} scores {size} {direction} than {second} "
                    f"({_ci(r, lambda x: scale.value(x, signed=True))}; {_p(r)})")  # fmt: skip
     for r in score[score["comparison"].isin(["all orders", "order x family"]) & (score["status"] == _FOUND)].itertuples():
-        what = "differs between families" if r.comparison == "order x family" else "changes the score over all languages"
-        out.append(f"the effect of order {what} ({r.comparison} test, {_p(r)})")
+        if r.comparison == "order x family":
+            out.append(f"the effect of order differs between families (order x family test, {_p(r)})")
+        else:
+            out.append(f"order changes the score (test over all orders and languages, {_p(r)})")
     quiet = pairs[pairs["status"] == _NONE]
     cannot = pairs[pairs["status"] == _CANNOT]
     if len(cannot):
@@ -119,7 +122,8 @@ def _group_statements(f: pd.DataFrame) -> list[str]:
             out.append(f"no evidence that order changes the score in any family ({plural(len(quiet), 'comparison')}, "
                        f"{level})")  # fmt: skip
         else:
-            out.append(f"no evidence for the other {plural(len(quiet), 'comparison')} ({level})")
+            others = "the other comparison" if len(quiet) == 1 else f"the other {len(quiet)} comparisons"
+            out.append(f"no evidence for {others} ({level})")
     for r in spread[spread["status"] == _FOUND].sort_values("p_adjusted").itertuples():
         where = f"in {r.family}" if r.family else f"in {ALL_LANGUAGES}"
         if r.comparison == "all orders":
@@ -141,8 +145,9 @@ def _group_statements(f: pd.DataFrame) -> list[str]:
         for r in need.drop_duplicates("family").sort_values("seeds_needed").itertuples():
             by_count.setdefault(int(r.seeds_needed), []).append(r.family)
         effect = scale.value(need["effect"].iloc[0])
+        effect = f"a {effect}-point" if unit == "points" else f"a {effect} ({unit})"
         detail = "; ".join(f"{n} in {join(fs)}" for n, fs in by_count.items())
-        out.append(f"to detect a {effect}-{unit.rstrip('s')} order difference with 80% power, seeds per order needed "
+        out.append(f"to detect {effect} order difference with 80% power, seeds per order needed "
                    f"(the design has {int(need['seeds'].iloc[0])}): {detail}")  # fmt: skip
     return out
 
