@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
-from seqrob.analysis.bootstrap import _Group, _groups, _where
+from seqrob.analysis.layout import Group, _read_groups, _where
 from seqrob.analysis.results import result_frame
 
 __all__ = ["anova_type_test", "order_anova", "seed_design"]
@@ -102,7 +102,7 @@ def anova_type_test(
     return {"statistic": statistic, "df1": df1, "df2": df2, "p_value": float(stats.f.sf(statistic, df1, df2))}
 
 
-def seed_design(group: _Group, orders: Sequence[int]) -> tuple[str, list]:
+def seed_design(group: Group, orders: Sequence[int]) -> tuple[str, list]:
     """``("paired", seeds)`` when 2+ seeds were run with every one of ``orders``, else
     ``("unpaired", [])``: the orders' runs are then independent samples."""
     seeds = group.common_seeds(list(orders))
@@ -130,6 +130,7 @@ def order_anova(
     task: str | None = "task",
     metric: str | None = "metric",
     orders: Sequence[str] | None = None,
+    groups: Sequence[Group] | None = None,
 ) -> pd.DataFrame:
     """ANOVA-type tests over seeds of order and order x family, per task x metric.
 
@@ -141,6 +142,10 @@ def order_anova(
         Column names; ``unit`` is the seed column.
     orders
         Orders to compare (default: all, ``none`` first).
+    groups
+        The scores as :func:`~seqrob.analysis.layout.build_groups` read them, to share
+        one reading between procedures: ``scores`` is then not read again, and the column
+        names and ``orders`` are those the groups were built with.
 
     Returns
     -------
@@ -169,14 +174,14 @@ def order_anova(
     ['order_anova', 'order_family_anova']
     """
     rows = []
-    groups = _groups(scores, dv=dv, order=order, unit=unit, language=language, family=family,
-                     task=task, metric=metric, run=None, orders=orders, overall=False)  # fmt: skip
+    groups = _read_groups(scores, groups, dv=dv, order=order, unit=unit, language=language, family=family,
+                          task=task, metric=metric, run=None, orders=orders, overall=False)  # fmt: skip
     for group in groups:
         rows.extend(_group_rows(group))
     return result_frame(rows)
 
 
-def _group_rows(group: _Group) -> list[dict]:
+def _group_rows(group: Group) -> list[dict]:
     k, F = len(group.orders), len(group.families)
     if k < 2:
         return []

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
 
-from seqrob.analysis.layout import FEW_SEEDS, FewSeedsWarning, _groups, _pairs, _positive_int, _where
+from seqrob.analysis.layout import FEW_SEEDS, FewSeedsWarning, Group, _pairs, _positive_int, _read_groups, _where
 from seqrob.analysis.results import result_frame
 from seqrob.warehouse.errors import InputError
 
@@ -195,6 +195,7 @@ def aso_table(
     bonferroni: bool = False,
     threshold: float = 0.5,
     seed: int | np.random.Generator | None = None,
+    groups: Sequence[Group] | None = None,
 ) -> pd.DataFrame:
     """ASO for every ordered pair of orders, on seed-level scores, per family.
 
@@ -213,6 +214,10 @@ def aso_table(
         a stricter choice): the null of ``p_value`` is ``eps >= threshold``.
     seed
         Seed of the RNG.
+    groups
+        The scores as :func:`~seqrob.analysis.layout.build_groups` read them, to share
+        one reading between procedures: ``scores`` is then not read again, and the column
+        names and ``orders`` are those the groups were built with.
 
     Returns
     -------
@@ -239,11 +244,12 @@ def aso_table(
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 < threshold < 1.0:
         raise InputError(f"threshold must be in (0, 1), not {threshold!r}", fix="pass threshold=0.5")
     rng = np.random.default_rng(seed)
-    rows = []
-    for group in _groups(
-        scores, dv=dv, order=order, unit=unit, language=language, family=family,
+    groups = _read_groups(
+        scores, groups, dv=dv, order=order, unit=unit, language=language, family=family,
         task=task, metric=metric, run=None, orders=orders, overall=overall,
-    ):  # fmt: skip
+    )  # fmt: skip
+    rows = []
+    for group in groups:
         level = group.seed_level()
         pairs = _pairs(len(group.orders))
         m = len(pairs) if bonferroni else 1

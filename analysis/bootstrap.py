@@ -25,6 +25,7 @@ import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -33,15 +34,15 @@ from scipy.special import ndtr, ndtri
 from seqrob.analysis.layout import (
     FEW_SEEDS,
     FewSeedsWarning,
+    Group,
     _check_options,
-    _Group,
-    _groups,
     _pairs,
     _positive_int,
+    _read_groups,
     _term,
     _where,
 )
-from seqrob.analysis.outcomes import _KINDS, _f1, _Outcomes, _outcomes, _read_predictions
+from seqrob.analysis.outcomes import _KINDS, _f1, _Outcomes
 from seqrob.analysis.results import result_frame
 from seqrob.warehouse.errors import DesignError, InputError
 
@@ -63,7 +64,7 @@ _WORKERS = min(2, os.cpu_count() or 1)
 # --- the resampling engine ---------------------------------------------------------
 
 
-def _seed_weights(group: _Group, paired: bool, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+def _seed_weights(group: Group, paired: bool, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """Run weights (B, R): how often each run's seed is drawn in each replicate.
 
     Paired: one multinomial draw of S seeds per replicate, applied to every order (drawn
@@ -111,7 +112,7 @@ def _order_stats(weights: np.ndarray, seed_level: np.ndarray, starts: np.ndarray
     return mean, sd
 
 
-def _replicates(group: _Group, outcomes: _Outcomes | None, paired: bool, n_boot: int, rng: np.random.Generator):
+def _replicates(group: Group, outcomes: _Outcomes | None, paired: bool, n_boot: int, rng: np.random.Generator):
     """Bootstrap distributions of the per-order mean and SD: (B, O, F) each."""
     weights = _seed_weights(group, paired, n_boot, rng)
     starts = np.searchsorted(group.run_order, np.arange(len(group.orders)))
@@ -180,7 +181,7 @@ def _resampled_scores(outcomes: _Outcomes, rows: int, R: int, streams, pool) -> 
     return scores
 
 
-def _jackknife(group: _Group, seed_level: np.ndarray, paired: bool):
+def _jackknife(group: Group, seed_level: np.ndarray, paired: bool):
     """Leave-one-out statistics and their samples: list of (mean, sd) per jackknife sample.
 
     Paired: one sample, leave out one seed (all its runs). Unpaired: one sample per order,
@@ -379,6 +380,7 @@ def paired_bootstrap(
     interval: str | Sequence[str] = ("percentile", "bca"),
     alternative: str = "two-sided",
     seed: int | np.random.Generator | None = None,
+    groups: Sequence[Group] | None = None,
 ) -> pd.DataFrame:
     """Paired hierarchical bootstrap over seeds and examples (Sellam et al. 2021).
 
@@ -425,6 +427,11 @@ def paired_bootstrap(
         always get two-sided intervals.
     seed
         Seed of the resampling RNG (or a ``numpy.random.Generator``).
+    groups
+        The scores and predictions as :func:`~seqrob.analysis.layout.build_groups` read
+        them, to share one reading between procedures: ``scores`` and ``predictions``
+        are then not read again, and the column names and ``orders`` are those the
+        groups were built with (build them with the predictions to resample examples).
 
     Returns
     -------
@@ -513,22 +520,17 @@ def paired_bootstrap(
     if outcome is not None and outcome not in _KINDS:
         raise InputError(f"outcome must be one of {tuple(_KINDS)}, not {outcome!r}", fix="pass outcome='correct'")
     rng = np.random.default_rng(seed)
-    groups = _groups(
-        scores, dv=dv, order=order, unit=unit, language=language, family=family,
-        task=task, metric=metric, run=run, orders=orders, overall=overall,
+    groups = _read_groups(
+        scores, groups, predictions, dv=dv, order=order, unit=unit, language=language, family=family,
+        task=task, metric=metric, run=run, example=example, orders=orders, overall=overall,
     )  # fmt: skip
-    data = None
-    if predictions is not None:
-        data = _read_predictions(predictions, run=run, task=task, language=language, example=example)
     rows = []
     for group in groups:
-        rows.extend(
-            _bootstrap_group(group, data, outcome, paired, n_boot, confidence, intervals, alternative, wanted, rng)
-        )
+        rows.extend(_bootstrap_group(group, outcome, paired, n_boot, confidence, intervals, alternative, wanted, rng))
     return result_frame(rows)
 
 
-def _resolve_pairing(group: _Group, paired: bool | None) -> tuple[_Group, bool]:
+def _resolve_pairing(group: Group, paired: bool | None) -> tuple[Group, bool]:
     """Decide pairing; with paired=True keep only the seeds every order has."""
     everything = range(len(group.orders))
     seeds_per_order = [set(group.run_seed[group.runs_of(o)]) for o in everything]
@@ -540,7 +542,8 @@ def _resolve_pairing(group: _Group, paired: bool | None) -> tuple[_Group, bool]:
             f"orders do not share the same seeds{_where(group)}: each order's seeds are resampled "
             "independently (unpaired); pass paired=True to keep only the seeds every order has"
         )
-        group.notes.append(text)
+        if text not in group.notes:  # the group may serve several procedures
+            group.notes.append(text)
         warnings.warn(text, stacklevel=4)
         return group, False
     if paired is False:
@@ -551,25 +554,21 @@ def _resolve_pairing(group: _Group, paired: bool | None) -> tuple[_Group, bool]:
     keep = np.isin(group.run_seed, np.array(common, dtype=object))
     text = f"{int((~keep).sum())} runs whose seed lacks some order are left out{_where(group)} (paired=True)"
     warnings.warn(text, stacklevel=4)
-    reduced = _Group(
-        task=group.task, metric=group.metric, orders=group.orders, run_order=group.run_order[keep],
-        run_seed=group.run_seed[keep], run_id=None if group.run_id is None else group.run_id[keep],
-        languages=group.languages, families=group.families, family_matrix=group.family_matrix,
-        family_sizes=group.family_sizes, values=group.values[keep], notes=[*group.notes, text],
-    )  # fmt: skip
+    reduced = replace(group, run_order=group.run_order[keep], run_seed=group.run_seed[keep],
+                      run_id=None if group.run_id is None else group.run_id[keep], values=group.values[keep],
+                      notes=[*group.notes, text])  # fmt: skip
     return reduced, True
 
 
-def _bootstrap_group(group, data, outcome, paired, n_boot, confidence, intervals, alternative, wanted, rng):
+def _bootstrap_group(group, outcome, paired, n_boot, confidence, intervals, alternative, wanted, rng):
     group, paired = _resolve_pairing(group, paired)
     O = len(group.orders)
     pairs = _pairs(O)
     n_seeds = len(group.common_seeds(range(O))) if paired else int(group.order_sizes.min())
-    outcomes, reason = (None, "no predictions given") if data is None else _outcomes(group, data, outcome)
-    if data is not None and outcomes is None:
+    outcomes, reason = group.outcomes(outcome)
+    if group.predictions is not None and outcomes is None:
         warnings.warn(f"examples not resampled{_where(group)}: {reason}", stacklevel=3)
-    observed = group.values if outcomes is None else outcomes.observed
-    seed_level = observed @ group.family_matrix  # (R, F)
+    seed_level = group.seed_level() if outcomes is None else outcomes.observed @ group.family_matrix  # (R, F)
     starts = np.searchsorted(group.run_order, np.arange(O))
     mean0, sd0 = _order_stats(np.ones((1, len(group.run_order))), seed_level[None], starts, group.run_order)
     estimate = _derive(mean0, sd0, pairs, wanted)[0]
@@ -671,7 +670,7 @@ def _interval_text(scheme: str, kind: str, confidence: float, side: str | None) 
     return text + ("" if side == "two-sided" else f" ({side})") + "; p by inverting the interval"
 
 
-def _row(cell, group: _Group, estimate, low, high, p, n, method):
+def _row(cell, group: Group, estimate, low, high, p, n, method):
     test, term, fam = cell
     return {
         "test": test,

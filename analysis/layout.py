@@ -1,20 +1,26 @@
 """Long scores as arrays: one order x seed x language array per task x metric.
 
-Every resampling and test module reads the scores the same way through :func:`_groups`:
-a :class:`_Group` holds one task x metric, its runs (one order x one seed each, the unit
-of replication) as rows and its languages as columns, and the matrix that averages the
-languages of each family. The bootstrap (:mod:`~seqrob.analysis.bootstrap`), the tests
-over seeds (:mod:`~seqrob.analysis.permutation`, :mod:`~seqrob.analysis.anova`), the
-variance tests (:mod:`~seqrob.analysis.variance`) and almost stochastic order
+Every resampling and test module reads the scores the same way through
+:func:`build_groups`: a :class:`Group` holds one task x metric, its runs (one order x one
+seed each, the unit of replication) as rows and its languages as columns, and the matrix
+that averages the languages of each family. The bootstrap
+(:mod:`~seqrob.analysis.bootstrap`), the tests over seeds
+(:mod:`~seqrob.analysis.permutation`, :mod:`~seqrob.analysis.anova`), the variance tests
+(:mod:`~seqrob.analysis.variance`) and almost stochastic order
 (:mod:`~seqrob.analysis.aso`) all start here, together with the checks of the options
-they share.
+they share. Each takes ``groups=``: groups built once serve every one of them (what
+:func:`seqrob.analysis.procedures.run_tests` does), and what only some need (the
+seed-level scores, the per-example outcomes, the groups without the all-languages
+column) is computed on first use and kept on the group.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,7 +28,10 @@ import pandas as pd
 from seqrob.analysis.design import FEW_SEEDS
 from seqrob.warehouse.errors import DesignError, InputError
 
-__all__ = ["FEW_SEEDS", "FewSeedsWarning"]
+if TYPE_CHECKING:
+    from seqrob.analysis.outcomes import _Outcomes, _Predictions
+
+__all__ = ["FEW_SEEDS", "FewSeedsWarning", "Group", "build_groups"]
 
 # At or below FEW_SEEDS seeds a percentile bootstrap over seeds undercovers; the
 # functions say so and point to :mod:`seqrob.analysis.permutation`.
@@ -34,12 +43,13 @@ class FewSeedsWarning(UserWarning):
     """The design has too few seeds for the requested inference to be trusted as is."""
 
 
-@dataclass
-class _Group:
-    """One task x metric, as arrays.
+@dataclass(frozen=True)
+class Group:
+    """One task x metric, as arrays (built by :func:`build_groups`).
 
     Runs are order-major (all runs of ``orders[0]``, then ``orders[1]``...), seeds in
-    order of first appearance within each order.
+    order of first appearance within each order. Frozen, so that what is derived from
+    the arrays (:meth:`seed_level`, :meth:`outcomes`, :meth:`with_overall`) can be kept.
     """
 
     task: str | None
@@ -54,6 +64,8 @@ class _Group:
     family_sizes: np.ndarray  # (F,) languages per column
     values: np.ndarray  # (R, L) scores
     notes: list[str] = field(default_factory=list)
+    predictions: _Predictions | None = None  # the per-example outcomes of every group, read once
+    _outcome_cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def order_sizes(self) -> np.ndarray:
@@ -63,8 +75,14 @@ class _Group:
         return np.flatnonzero(self.run_order == index)
 
     def seed_level(self) -> np.ndarray:
-        """Seed-level scores (R, F): each run's mean over the languages of each family."""
-        return self.values @ self.family_matrix
+        """Seed-level scores (R, F): each run's mean over the languages of each family (read-only)."""
+        return self._seed_level
+
+    @cached_property
+    def _seed_level(self) -> np.ndarray:
+        level = self.values @ self.family_matrix
+        level.flags.writeable = False  # shared by every caller
+        return level
 
     def common_seeds(self, orders: Sequence[int]) -> list:
         """Seed values present in every one of ``orders``, in the first order's sequence."""
@@ -80,6 +98,41 @@ class _Group:
             position = {s: r for s, r in zip(self.run_seed[runs], runs)}
             out[i] = [position[s] for s in seeds]
         return out
+
+    def with_overall(self, overall: bool) -> Group:
+        """This group with (``True``) or without (``False``) the all-languages column ``None``.
+
+        Groups are built with it (``build_groups(..., overall=True)``, the default) to
+        serve both; the group without it is made once and kept.
+        """
+        has = None in self.families
+        if overall == has:
+            return self
+        if overall:
+            raise InputError(
+                f"the groups were built without the all-languages column{_where(self)}",
+                fix="build them with build_groups(..., overall=True)",
+            )
+        return self._without_overall
+
+    @cached_property
+    def _without_overall(self) -> Group:
+        keep = np.array([f is not None for f in self.families])
+        # Contiguous, as build_groups(overall=False) makes it: the products give the same bits.
+        matrix = np.ascontiguousarray(self.family_matrix[:, keep])
+        return replace(self, families=tuple(f for f in self.families if f is not None), family_matrix=matrix,
+                       family_sizes=self.family_sizes[keep])  # fmt: skip
+
+    def outcomes(self, outcome: str | None = None) -> tuple[_Outcomes | None, str]:
+        """The per-example outcomes of ``outcome`` (None: the first kind that reproduces the
+        scores), or None and why not; read once per kind from :attr:`predictions`."""
+        if outcome not in self._outcome_cache:
+            if self.predictions is None:
+                return None, "no predictions given"
+            from seqrob.analysis.outcomes import _outcomes  # noqa: PLC0415 (outcomes imports this module)
+
+            self._outcome_cache[outcome] = _outcomes(self, self.predictions, outcome)
+        return self._outcome_cache[outcome]
 
 
 def _default_orders(values: Iterable[str]) -> list[str]:
@@ -146,25 +199,55 @@ def _codes(values) -> tuple[np.ndarray, np.ndarray]:
     return codes.astype(np.int64), np.asarray(uniques, dtype=object)
 
 
-def _groups(
+def build_groups(
     scores: pd.DataFrame,
+    predictions: pd.DataFrame | None = None,
     *,
-    dv: str,
-    order: str,
-    unit: str,
-    language: str,
-    family: str,
-    task: str | None,
-    metric: str | None,
-    run: str | None,
-    orders: Sequence[str] | None,
-    overall: bool,
-) -> list[_Group]:
-    """Long scores -> one :class:`_Group` per task x metric (complete languages only).
+    dv: str = "score",
+    order: str = "order",
+    unit: str = "seed",
+    language: str = "language",
+    family: str = "family",
+    task: str | None = "task",
+    metric: str | None = "metric",
+    run: str | None = "run_id",
+    example: str = "example_id",
+    orders: Sequence[str] | None = None,
+    overall: bool = True,
+) -> list[Group]:
+    """Long scores (and predictions) -> one :class:`Group` per task x metric.
 
+    Parameters
+    ----------
+    scores, predictions
+        Long scores and optional per-example outcomes, as in
+        :func:`~seqrob.analysis.bootstrap.paired_bootstrap`. The predictions are read
+        once for all groups; each group joins its own on first use (:meth:`Group.outcomes`).
+    dv, order, unit, language, family, task, metric, run, example, orders
+        Column names and the orders to keep, as in ``paired_bootstrap``.
+    overall
+        Add the all-languages column (family None). Groups built with it serve the
+        functions called with ``overall=False`` too (:meth:`Group.with_overall`).
+
+    Returns
+    -------
+    list of Group
+        In order of first appearance of each task x metric; runs order-major, languages
+        scored in every run only (a warning names the others).
+
+    Notes
+    -----
     The columns are turned into integer codes once; each group is then a few numpy
-    operations, so that thousands of tasks (simulations) stay cheap.
+    operations, so that thousands of tasks (simulations) stay cheap. Pass the result as
+    ``groups=`` to :func:`~seqrob.analysis.permutation.seed_t_test`,
+    :func:`~seqrob.analysis.permutation.sign_flip_test`,
+    :func:`~seqrob.analysis.permutation.permutation_test`,
+    :func:`~seqrob.analysis.anova.order_anova`,
+    :func:`~seqrob.analysis.bootstrap.paired_bootstrap`,
+    :func:`~seqrob.analysis.variance.variance_tests` and
+    :func:`~seqrob.analysis.aso.aso_table` to read the scores once for all of them.
     """
+    columns = {"run": run, "task": task, "language": language, "example": example}  # as given, for the predictions
     _require_columns(scores, {"dv": dv, "order": order, "unit": unit, "language": language}, "scores")
     task = task if task is not None and task in scores.columns else None
     metric = metric if metric is not None and metric in scores.columns else None
@@ -244,13 +327,37 @@ def _groups(
                 overall,
             )  # fmt: skip
         )
+    if predictions is not None:
+        if columns["run"] is None:
+            raise InputError("predictions are joined to the scores on their run", fix="pass run='run_id'")
+        from seqrob.analysis.outcomes import _read_predictions  # noqa: PLC0415 (outcomes imports this module)
+
+        data = _read_predictions(predictions, **columns)  # once, for every group
+        out = [replace(group, predictions=data) for group in out]
     return out
+
+
+def _read_groups(
+    scores: pd.DataFrame, groups: Sequence[Group] | None, predictions=None, *, overall: bool, **columns
+) -> list[Group]:
+    """What a function's ``groups=`` stands for: the groups as given, with or without the
+    all-languages column as ``overall`` asks, else ``scores`` (and ``predictions``) read now."""
+    if groups is None:
+        return build_groups(scores, predictions, overall=overall, **columns)
+    if isinstance(groups, Group) or not all(isinstance(group, Group) for group in groups):
+        raise InputError("groups must be the list build_groups returns", fix="pass groups=build_groups(scores, ...)")
+    if predictions is not None and any(group.predictions is None for group in groups):
+        raise InputError(
+            "the groups were built without the predictions",
+            fix="build them with build_groups(scores, predictions, ...)",
+        )
+    return [group.with_overall(overall) for group in groups]
 
 
 def _group(
     task_name, metric_name, members, value, order_code, order_names, unit_code, unit_values,
     language_code, language_names, family_of, run_values, wanted, overall,
-) -> _Group:  # fmt: skip
+) -> Group:  # fmt: skip
     where = " ".join(x for x in (task_name, metric_name) if x)
     where = f" ({where})" if where else ""
     o_code, u_code, l_code = order_code[members], unit_code[members], language_code[members]
@@ -295,7 +402,7 @@ def _group(
     if run_values is not None:
         run_ids = np.empty(R, dtype=object)
         run_ids[run_of_row] = run_values[members]
-    return _Group(
+    return Group(
         task=task_name or None,
         metric=metric_name or None,
         orders=tuple(names),
@@ -339,7 +446,7 @@ def _family_matrix(codes: list[str], family_of: dict, overall: bool) -> tuple[li
     return columns, matrix
 
 
-def _where(group: _Group) -> str:
+def _where(group: Group) -> str:
     """`` (task metric)`` for messages, or nothing when the group is unnamed."""
     text = " ".join(x for x in (group.task, group.metric) if x)
     return f" ({text})" if text else ""

@@ -2,10 +2,13 @@
 
 When the warehouse stores every example's outcome (``correct``, a per-example ``value``,
 or span counts ``tp, fp, fn``), the bootstrap (:mod:`~seqrob.analysis.bootstrap`) also
-resamples examples within each language. This module reads the predictions once
-(:func:`_read_predictions`), joins them to a group's runs and languages
-(:func:`_outcomes`), checks that they reproduce the stored scores, and computes a metric
-from outcomes (the mean, or F1 from summed counts: :func:`_f1`).
+resamples examples within each language. This module reads the predictions once for
+every group (:func:`_read_predictions`, called by
+:func:`~seqrob.analysis.layout.build_groups`), joins them to a group's runs and languages
+(:func:`_outcomes`, once per group and outcome kind:
+:meth:`~seqrob.analysis.layout.Group.outcomes`), checks that they reproduce the stored
+scores, and computes a metric from outcomes (the mean, or F1 from summed counts:
+:func:`_f1`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from seqrob.analysis.layout import _Group, _require_columns
+from seqrob.analysis.layout import Group, _require_columns
 from seqrob.warehouse.errors import InputError
 
 __all__: list[str] = []
@@ -104,7 +107,7 @@ def _read_predictions(
     )
 
 
-def _match(group: _Group, data: _Predictions) -> tuple[np.ndarray, np.ndarray, np.ndarray] | str:
+def _match(group: Group, data: _Predictions) -> tuple[np.ndarray, np.ndarray, np.ndarray] | str:
     """The prediction rows of the group's task, runs and languages, or why there are none.
 
     Returns the rows, each row's language x example key and each row's run (index into
@@ -135,7 +138,7 @@ def _match(group: _Group, data: _Predictions) -> tuple[np.ndarray, np.ndarray, n
     return rows, l_all[keep] * data.n_example_ids + data.example[rows], r_all[keep]
 
 
-def _outcomes(group: _Group, data: _Predictions, outcome: str | None) -> tuple[_Outcomes | None, str]:
+def _outcomes(group: Group, data: _Predictions, outcome: str | None) -> tuple[_Outcomes | None, str]:
     """The group's per-example outcomes, or None and the reason."""
     match = _match(group, data)
     if isinstance(match, str):

@@ -34,11 +34,11 @@ from scipy import stats
 from seqrob.analysis.layout import (
     FEW_SEEDS,
     FewSeedsWarning,
+    Group,
     _check_options,
-    _Group,
-    _groups,
     _pairs,
     _positive_int,
+    _read_groups,
     _term,
     _where,
 )
@@ -165,14 +165,14 @@ def _two_sample(x: np.ndarray, y: np.ndarray, alternative: str, confidence: floa
 # --- shared plumbing ----------------------------------------------------------------
 
 
-def _read(scores, dv, order, unit, language, family, task, metric, orders, overall) -> list[_Group]:
-    return _groups(
-        scores, dv=dv, order=order, unit=unit, language=language, family=family,
+def _read(scores, dv, order, unit, language, family, task, metric, orders, overall, groups) -> list[Group]:
+    return _read_groups(
+        scores, groups, dv=dv, order=order, unit=unit, language=language, family=family,
         task=task, metric=metric, run=None, orders=orders, overall=overall,
     )  # fmt: skip
 
 
-def _paired_differences(group: _Group, pair: tuple[int, int]) -> tuple[np.ndarray, list]:
+def _paired_differences(group: Group, pair: tuple[int, int]) -> tuple[np.ndarray, list]:
     """Per-seed differences (S, F) of the pair over the seeds both orders have."""
     seeds = group.common_seeds(pair)
     dropped = len(group.runs_of(pair[0])) + len(group.runs_of(pair[1])) - 2 * len(seeds)
@@ -188,7 +188,7 @@ def _paired_differences(group: _Group, pair: tuple[int, int]) -> tuple[np.ndarra
     return level[runs[0]] - level[runs[1]], seeds
 
 
-def _row(group: _Group, term: str, family, **values) -> dict:
+def _row(group: Group, term: str, family, **values) -> dict:
     return {"test": "contrast", "term": term, "task": group.task, "metric": group.metric, "family": family, **values}
 
 
@@ -222,6 +222,7 @@ def sign_flip_test(
     confidence: float = 0.95,
     n_resamples: int = 100_000,
     seed: int | np.random.Generator | None = None,
+    groups: Sequence[Group] | None = None,
 ) -> pd.DataFrame:
     """Exact paired sign-flip test over seeds for every order pair, with its inverted CI.
 
@@ -246,6 +247,10 @@ def sign_flip_test(
         Random sign vectors when there are more than 16 seeds.
     seed
         Seed of the RNG (used only beyond 16 seeds).
+    groups
+        The scores as :func:`~seqrob.analysis.layout.build_groups` read them, to share
+        one reading between procedures: ``scores`` is then not read again, and the column
+        names and ``orders`` are those the groups were built with.
 
     Returns
     -------
@@ -293,7 +298,7 @@ def sign_flip_test(
     n_resamples = _positive_int(n_resamples, "n_resamples")
     rng = np.random.default_rng(seed)
     rows = []
-    for group in _read(scores, dv, order, unit, language, family, task, metric, orders, overall):
+    for group in _read(scores, dv, order, unit, language, family, task, metric, orders, overall, groups):
         for pair in _pairs(len(group.orders)):
             term = _term(group.orders, pair)
             d, seeds = _paired_differences(group, pair)
@@ -345,6 +350,7 @@ def seed_t_test(
     paired: bool = True,
     alternative: str = "two-sided",
     confidence: float = 0.95,
+    groups: Sequence[Group] | None = None,
 ) -> pd.DataFrame:
     """t test and interval over seeds for every order pair: paired (S - 1 df) or Welch.
 
@@ -358,6 +364,8 @@ def seed_t_test(
         designs whose orders were run with different seeds).
     alternative, confidence
         As in scipy.stats.ttest_rel.
+    groups
+        As in :func:`sign_flip_test`.
 
     Returns
     -------
@@ -387,7 +395,7 @@ def seed_t_test(
     """
     _check_options(confidence, alternative)
     rows = []
-    for group in _read(scores, dv, order, unit, language, family, task, metric, orders, overall):
+    for group in _read(scores, dv, order, unit, language, family, task, metric, orders, overall, groups):
         level = group.seed_level()
         for pair in _pairs(len(group.orders)):
             term = _term(group.orders, pair)
@@ -475,6 +483,7 @@ def permutation_test(
     confidence: float = 0.95,
     n_resamples: int = 100_000,
     seed: int | np.random.Generator | None = None,
+    groups: Sequence[Group] | None = None,
 ) -> pd.DataFrame:
     """Unpaired permutation test of every order pair on seed-level scores, with its CI.
 
@@ -485,7 +494,7 @@ def permutation_test(
 
     Parameters
     ----------
-    scores, dv, order, unit, language, family, task, metric, orders, overall, alternative, confidence, seed
+    scores, dv, order, unit, language, family, task, metric, orders, overall, alternative, confidence, seed, groups
         As in :func:`sign_flip_test`.
     n_resamples
         Random permutations when the splits are too many to enumerate.
@@ -510,7 +519,7 @@ def permutation_test(
     n_resamples = _positive_int(n_resamples, "n_resamples")
     rng = np.random.default_rng(seed)
     rows = []
-    for group in _read(scores, dv, order, unit, language, family, task, metric, orders, overall):
+    for group in _read(scores, dv, order, unit, language, family, task, metric, orders, overall, groups):
         level = group.seed_level()
         for pair in _pairs(len(group.orders)):
             term = _term(group.orders, pair)

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from seqrob.analysis import anova, bootstrap, mixed, permutation, variance
+from seqrob.analysis import anova, bootstrap, layout, mixed, permutation, variance
 from seqrob.analysis import aso as aso_module
 from seqrob.analysis.design import FEW_SEEDS, paired as is_paired
 from seqrob.warehouse.errors import DesignError
@@ -91,48 +91,58 @@ def run_tests(
     Needs 2+ orders with 2+ seeds each. :func:`seqrob.analysis.calibrate.calibrate` runs
     exactly this on simulated data, so the calibration table is about these rows.
     ``include`` picks procedures from :data:`PROCEDURES` (all for :func:`analyze`).
-    Each model is fitted once and the bootstrap resamples once: its replicates give the
-    means, contrasts and the per-order SDs of the variance rows alike.
+    The scores are read into arrays once for every procedure but the mixed model, each
+    model is fitted once and the bootstrap resamples once: its replicates give the means,
+    contrasts and the per-order SDs of the variance rows alike.
     """
     tests = Tests([], [])
     confidence = 1 - alpha
     paired = is_paired(data, orders)
+    groups = None
+    if set(include) - {"mixed"}:
+        # The predictions are read only where examples are resampled.
+        resampled = "bootstrap" in include or ("variance" in include and variance_boot)
+        groups, messages = quiet(layout.build_groups, data, predictions if resampled else None, orders=orders)
+        tests.notes.extend(messages)
     if "verdicts" in include:
-        _verdict_tests(tests, data, orders=orders, confidence=confidence, paired=paired)
+        _verdict_tests(tests, data, orders=orders, confidence=confidence, paired=paired, groups=groups)
     if "mixed" in include:
         _mixed_tests(tests, data, orders=orders, alpha=alpha)
     boot = None
     if "bootstrap" in include:
         boot = _bootstrap_rows(tests, data, predictions, orders=orders, alpha=alpha, n_boot=n_boot, seed=seed,
-                               n_seeds=min_seeds, sds="variance" in include and variance_boot)  # fmt: skip
+                               n_seeds=min_seeds, sds="variance" in include and variance_boot,
+                               groups=groups)  # fmt: skip
     if "few_seeds" in include and min_seeds <= FEW_SEEDS and paired:
-        flips, messages = quiet(permutation.sign_flip_test, data, orders=orders, confidence=confidence, seed=seed)
+        flips, messages = quiet(permutation.sign_flip_test, data, orders=orders, confidence=confidence, seed=seed,
+                                groups=groups)  # fmt: skip
         tests.notes.extend(messages)
         tests.frames.append(_with(_rename(flips, "contrast", "signflip_contrast"), confidence,
                                   interval="exact sign-flip test inversion", variant="exact sign-flip"))  # fmt: skip
     if "variance" in include:
         _variance_rows(tests, data, predictions, orders=orders, confidence=confidence, boot=boot, n_boot=n_boot,
                        seed=seed, min_seeds=min_seeds, n_permutations=n_permutations,
-                       permutation_intervals=permutation_intervals, variance_boot=variance_boot)  # fmt: skip
+                       permutation_intervals=permutation_intervals, variance_boot=variance_boot,
+                       groups=groups)  # fmt: skip
     if "aso" in include:
         asos, messages = quiet(aso_module.aso_table, data, orders=orders, confidence=confidence, n_boot=aso_boot,
-                               seed=seed)  # fmt: skip
+                               seed=seed, groups=groups)  # fmt: skip
         tests.notes.extend(messages)
         asos["method"] = asos["method"] + "; descriptive: eps_min is not a calibrated test (seqrob analyze calibrate)"
         tests.frames.append(_with(asos, confidence, interval="bootstrap of eps_min"))
     return tests
 
 
-def _verdict_tests(tests: Tests, data, *, orders, confidence, paired) -> None:
+def _verdict_tests(tests: Tests, data, *, orders, confidence, paired, groups) -> None:
     """The verdicts' tests: per-family contrasts and the order / order x family tests over
     seeds, which assume nothing about how run noise varies between families."""
     ts, messages = quiet(permutation.seed_t_test, data, orders=orders, confidence=confidence, paired=paired,
-                         overall=False)  # fmt: skip
+                         overall=False, groups=groups)  # fmt: skip
     tests.notes.extend(messages)
     variant = "paired" if paired else "Welch"
     tests.frames.append(_with(_primary_contrasts(ts, paired), confidence, interval=f"{variant} t over seeds",
                               variant=variant))  # fmt: skip
-    anovas, messages = quiet(anova.order_anova, data, orders=orders)
+    anovas, messages = quiet(anova.order_anova, data, orders=orders, groups=groups)
     tests.notes.extend(messages)
     tests.frames.append(_with(anovas, None, variant="Greenhouse-Geisser repeated measures" if paired
                               else "heteroscedastic ANOVA-type statistic"))  # fmt: skip
@@ -153,7 +163,7 @@ def _mixed_tests(tests: Tests, data, *, orders, alpha) -> None:
 
 
 def _variance_rows(tests: Tests, data, predictions, *, orders, confidence, boot, n_boot, seed, min_seeds,
-                   n_permutations, permutation_intervals, variance_boot) -> None:  # fmt: skip
+                   n_permutations, permutation_intervals, variance_boot, groups) -> None:  # fmt: skip
     """The variance tests: permutation tests (verdicts), Pitman-Morgan, Brown-Forsythe and
     Levene (reference), SDs with the shared bootstrap's intervals, SD ratios."""
     shared = boot is not None and (boot["test"] == "sd").any()
@@ -162,7 +172,7 @@ def _variance_rows(tests: Tests, data, predictions, *, orders, confidence, boot,
                              bootstrap=boot if shared else None,
                              n_boot=min(n_boot, 2000) if variance_boot and not shared else 0, seed=seed,
                              n_permutations=n_permutations, permutation_intervals=permutation_intervals,
-                             center=("median", "mean") if variance_boot else ())  # fmt: skip
+                             center=("median", "mean") if variance_boot else (), groups=groups)  # fmt: skip
     tests.notes.extend(messages)
     sds = (spread["test"] == "sd") & spread["ci_low"].notna()
     spread.loc[sds, "interval"] = _bootstrap_interval(spread.loc[sds, "variant"], min_seeds)
@@ -262,7 +272,8 @@ def _bootstrap_interval(variant: pd.Series, n_seeds: int) -> pd.Series:
     return "expanded " + variant + " bootstrap"
 
 
-def _bootstrap_rows(tests: Tests, data, predictions, *, orders, alpha, n_boot, seed, n_seeds, sds) -> pd.DataFrame:
+def _bootstrap_rows(tests: Tests, data, predictions, *, orders, alpha, n_boot, seed, n_seeds, sds,
+                    groups) -> pd.DataFrame:  # fmt: skip
     """The paired bootstrap, resampled once, its means and contrasts made honest for the number of seeds.
 
     With more than :data:`FEW_SEEDS` seeds, intervals are expanded percentile / BCa
@@ -278,7 +289,8 @@ def _bootstrap_rows(tests: Tests, data, predictions, *, orders, alpha, n_boot, s
     statistics = ("bootstrap_mean", "contrast") + (("sd",) if sds else ())
     few = n_seeds <= FEW_SEEDS
     boot, messages = quiet(bootstrap.paired_bootstrap, data, predictions, orders=orders, statistics=statistics,
-                           n_boot=n_boot, confidence=_bootstrap_level(confidence, n_seeds), seed=seed)  # fmt: skip
+                           n_boot=n_boot, confidence=_bootstrap_level(confidence, n_seeds), seed=seed,
+                           groups=groups)  # fmt: skip
     tests.notes.extend(messages)
     rows = _rename(boot[boot["test"] != "sd"], "contrast", "bootstrap_contrast")
     tested = rows["test"] == "bootstrap_contrast"

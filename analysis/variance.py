@@ -33,7 +33,7 @@ import pandas as pd
 from scipy import linalg, stats
 
 from seqrob.analysis.bootstrap import paired_bootstrap
-from seqrob.analysis.layout import FEW_SEEDS, FewSeedsWarning, _groups, _pairs, _term, _where
+from seqrob.analysis.layout import FEW_SEEDS, FewSeedsWarning, Group, _pairs, _read_groups, _term, _where
 from seqrob.analysis.results import result_frame
 from seqrob.warehouse.errors import InputError
 
@@ -345,6 +345,7 @@ def variance_tests(
     n_permutations: int = 1999,
     permutation_intervals: bool = True,
     bootstrap: pd.DataFrame | None = None,
+    groups: Sequence[Group] | None = None,
 ) -> pd.DataFrame:
     """Tests of equal across-seed variance between orders, SDs and SD ratios with CIs.
 
@@ -383,6 +384,11 @@ def variance_tests(
         of resampling again, and ``n_boot`` and ``bootstrap_confidence`` are not used.
         The SD replicates come from the same resamples as the means', so one bootstrap
         serves both (its other rows are ignored here).
+    groups
+        The scores (and predictions) as :func:`~seqrob.analysis.layout.build_groups`
+        read them, to share one reading between procedures: ``scores`` and
+        ``predictions`` are then not read again, and the column names and ``orders`` are
+        those the groups were built with; the bootstrap of the SDs resamples them too.
 
     Returns
     -------
@@ -437,20 +443,20 @@ def variance_tests(
     for name, value in (("confidence", confidence), ("bootstrap_confidence", bootstrap_confidence)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1):
             raise InputError(f"{name} must be in (0, 1), not {value!r}", fix=f"pass {name}=0.95")
-    groups = _groups(
-        scores, dv=dv, order=order, unit=unit, language=language, family=family,
-        task=task, metric=metric, run=None, orders=orders, overall=overall,
+    resample = bootstrap is None and n_boot > 0
+    # One reading for the tests and the bootstrap (the predictions only feed the latter).
+    groups = _read_groups(
+        scores, groups, predictions if resample else None, dv=dv, order=order, unit=unit, language=language,
+        family=family, task=task, metric=metric, run=run, example=example, orders=orders, overall=overall,
     )  # fmt: skip
-    if bootstrap is None and n_boot > 0:
+    if resample:
         with warnings.catch_warnings():
             # paired_bootstrap repeats the few-seeds and pairing warnings given below.
             warnings.simplefilter("ignore")
             bootstrap = paired_bootstrap(
-                scores, predictions, dv=dv, order=order, unit=unit, language=language, family=family,
-                task=task, metric=metric, run=run, example=example, orders=orders,
-                statistics=("sd",), overall=overall, n_boot=int(n_boot),
+                scores, predictions, statistics=("sd",), overall=overall, n_boot=int(n_boot),
                 confidence=confidence if bootstrap_confidence is None else bootstrap_confidence,
-                interval=interval, seed=seed,
+                interval=interval, seed=seed, groups=groups,
             )  # fmt: skip
     intervals = {} if bootstrap is None else _sd_intervals(bootstrap, interval)
     rng = np.random.default_rng(seed)

@@ -16,7 +16,7 @@ import pytest
 from scipy import stats
 
 from seqrob.analysis.bootstrap import FewSeedsWarning, _replicates, _resampled_scores, paired_bootstrap
-from seqrob.analysis.layout import _groups
+from seqrob.analysis.layout import build_groups
 from seqrob.analysis.outcomes import _Outcomes
 from seqrob.analysis.results import COLUMNS
 from seqrob.warehouse.errors import DesignError, InputError
@@ -55,10 +55,7 @@ def quiet(function, *args, **kwargs):
 
 
 def group_of(scores, **kwargs):
-    options = dict(dv="score", order="order", unit="seed", language="language", family="family",
-                   task="task", metric="metric", run="run_id", orders=None, overall=False)  # fmt: skip
-    options.update(kwargs)
-    return _groups(scores, **options)[0]
+    return build_groups(scores, **{"overall": False, **kwargs})[0]
 
 
 # --- closed forms -------------------------------------------------------------------
