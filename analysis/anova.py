@@ -93,7 +93,9 @@ def anova_type_test(
     TV = T @ V
     trace = float(np.trace(TV))
     nan = {"statistic": np.nan, "df1": np.nan, "df2": np.nan, "p_value": np.nan}
-    if not trace > 1e-300:
+    # Noise at rounding level (every seed gives the same means) is no noise: F would be ~1e32.
+    scale = max(float(mu @ mu) / max(mu.size, 1), 1e-300)
+    if not trace > 1e-18 * scale:
         return nan
     statistic = float(mu @ T @ mu) / trace
     df1 = trace**2 / float(np.trace(TV @ TV))

@@ -230,7 +230,8 @@ def aso_table(
         - ``ci_low`` 0 and ``ci_high`` eps_min: the one-sided ``confidence`` interval.
         - ``statistic``: eps_min.
         - ``p_value``: ``Phi((eps - threshold) / sigma)``, the smallest 1 - confidence at
-          which eps_min falls below ``threshold`` (the ASO decision as a p-value).
+          which eps_min falls below ``threshold`` (the ASO decision as a p-value), and no
+          smaller than ``1 / (n_boot + 1)``.
         - ``n``: the distinct seeds behind the two lists.
         - ``method``: the confidence used (after Bonferroni), B, the threshold.
 
@@ -273,6 +274,9 @@ def aso_table(
                         p = float(ndtr((result["violation_ratio"] - threshold) / result["sigma"]))
                     else:  # every replicate gave the same ratio
                         p = 0.0 if result["violation_ratio"] < threshold else 1.0
+                    # B bootstrap replicates cannot support a p below 1 / (B + 1) (the normal tail
+                    # would give 0 for two fully separated lists of two runs).
+                    p = max(p, 1.0 / (n_boot + 1))
                     correction = f" (Bonferroni over {m} pairs)" if m > 1 else ""
                     rows.append(
                         {

@@ -25,7 +25,6 @@ from seqrob.analysis.mixed_fit import (
     _fit_state,
     _fixed_text,
     _kept_fixed,
-    _ols_rss,
     _one_blas_thread,
     _one_task_and_metric,
     _prepare,
@@ -369,22 +368,20 @@ def _run_means_f(prep: _Prepared) -> dict | None:
 
 
 def _exact_fit_tests(fit: _State, notes: list[str], n_runs: int, n_main: int, n_interaction: int) -> list[dict]:
-    """The order tests when the full model leaves no variation: a test is decided by whether
-    the smaller fixed part also fits exactly (statistic 0, p = 1) or not (infinite, p = 0)."""
+    """The order tests when the full model leaves no variation: no noise to test against, so
+    each test is a row without statistic or p-value that says why (never p = 0 by fiat)."""
     prep = fit.prep
-    y = (prep.y - fit.centre) * fit.scale
     rows: list[dict] = []
     for test, term, fixed, k in (("lrt_order", "order", "family", n_main + n_interaction),
                                  ("lrt_order_family", "order:family", "order+family", n_interaction)):  # fmt: skip
         if k == 0:
             notes.append(f"{test}: the design has no {term} coefficients to test (one family?)")
             continue
-        X, _ = _kept_fixed(prep, fixed)
-        same = _ols_rss(X.T @ X, X.T @ y, float(y @ y)) <= 1e-12 * max(float(y @ y), 1e-300)
-        rows.append({"test": test, "term": term, "family": None, "statistic": 0.0 if same else math.inf,
-                     "df": k, "p_value": 1.0 if same else 0.0, "n": n_runs,
-                     "method": f"exact fit (no residual variation): {fit.formula} vs "
-                               f"{_fixed_text(prep, fixed)}"})  # fmt: skip
+        # No residual variation: F is 0/0 or x/0, and p = 0 would be a false verdict. No test.
+        rows.append({"test": test, "term": term, "family": None, "statistic": math.nan, "df": k,
+                     "p_value": math.nan, "n": n_runs,
+                     "method": f"exact fit (no residual variation): {fit.formula} vs {_fixed_text(prep, fixed)}; "
+                               "no noise to test against, so no test"})  # fmt: skip
     return rows
 
 

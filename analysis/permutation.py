@@ -425,7 +425,8 @@ def seed_t_test(
                 scheme = f"Welch t on seed-level scores ({len(x)} and {len(y)} seeds, unpaired)"
             statistic, p, low, high = _t(estimate, se, df, alternative, confidence)
             side = "" if alternative == "two-sided" else f", {alternative}"
-            degenerate = ~(spread > 0)
+            # Spread at rounding level (e.g. 0.6 - 0.5 vs 0.7 - 0.6) is no spread: t would be ~1e15.
+            degenerate = ~(spread > 1e-9 * max(float(np.abs(level).max(initial=0.0)), 1e-300))
             if degenerate.any():
                 warnings.warn(
                     f"{term}{_where(group)}: the differences have zero variance in {int(degenerate.sum())} "
@@ -447,7 +448,8 @@ def seed_t_test(
                         df=df[f],
                         p_value=np.nan if bad else p[f],
                         n=n,
-                        method=f"{scheme}{side}{few}" + ("; zero variance: no test" if bad else ""),
+                        method=f"{scheme}{side}{few}" + ("; the differences have no spread (all equal up to "
+                                                         "rounding): no noise to test against, no test" if bad else ""),
                     )  # fmt: skip
                 )
     return result_frame(rows)

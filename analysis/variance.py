@@ -106,11 +106,12 @@ def paired_variance_test(matrix: np.ndarray) -> dict | None:
     if scale <= 0 or total <= 1e-24 * scale or np.linalg.matrix_rank(design) < k:
         return None
     df1, df2 = k - 1, n - k
-    if residual <= 1e-15 * total:
-        f_value, p_value = math.inf, 0.0
-    else:
-        f_value = (max(total - residual, 0.0) / df1) / (residual / df2)
-        p_value = float(stats.f.sf(f_value, df1, df2))
+    if residual <= 1e-12 * total:
+        # The seed sums are an exact function of the order contrasts (ties, or as many
+        # distinct seeds as parameters): no residual noise to test against, so no test.
+        return None
+    f_value = (max(total - residual, 0.0) / df1) / (residual / df2)
+    p_value = float(stats.f.sf(f_value, df1, df2))
     out = {"statistic": float(f_value), "df1": df1, "df2": df2, "p_value": p_value, "r": math.nan}
     if k == 2:
         r = float(np.corrcoef(matrix[0] + matrix[1], matrix[0] - matrix[1])[0, 1])
@@ -163,6 +164,8 @@ def sd_ratio_interval(a: np.ndarray, b: np.ndarray, confidence: float = 0.95) ->
         return math.nan, math.nan
     F = var_a / var_b
     r = float(np.clip(np.corrcoef(a, b)[0, 1], -1.0, 1.0))
+    if 1.0 - r * r <= 1e-12:  # a and b exactly collinear (ties): the interval would be a point
+        return math.nan, math.nan
     t = float(stats.t.ppf((1 + confidence) / 2, n - 2))
     K = 1.0 + 2.0 * t * t * (1.0 - r * r) / (n - 2)
     root = math.sqrt(max(K * K - 1.0, 0.0))
@@ -289,14 +292,14 @@ def permutation_variance_test(
 def _within_seed_labels(k: int, n: int, n_resamples: int, rng) -> tuple[np.ndarray, bool]:
     """Relabellings (P, k, n): every one when (k!)^n <= MAX_EXACT_PERMUTATIONS (the identity
     first), else the identity and ``n_resamples`` random ones."""
-    perms = np.array(list(itertools.permutations(range(k))))  # (k!, k)
-    if len(perms) ** n <= MAX_EXACT_PERMUTATIONS:
+    if math.factorial(k) ** n <= MAX_EXACT_PERMUTATIONS:  # checked before listing k! permutations
+        perms = np.array(list(itertools.permutations(range(k))))  # (k!, k)
         choice = np.array(list(itertools.product(range(len(perms)), repeat=n)))  # (k!^n, n), identity first
-        exact = True
-    else:
-        choice = np.vstack([np.zeros(n, dtype=np.int64), rng.integers(0, len(perms), size=(n_resamples, n))])
-        exact = False
-    return np.transpose(perms[choice], (0, 2, 1)), exact  # (P, k, n)
+        return np.transpose(perms[choice], (0, 2, 1)), True  # (P, k, n)
+    # Random relabellings: an independent permutation of the k labels in every seed.
+    identity = np.broadcast_to(np.arange(k)[:, None], (k, n))
+    random = rng.permuted(np.broadcast_to(np.arange(k)[None, :, None], (n_resamples, k, n)), axis=1)
+    return np.concatenate([identity[None], random]), False  # (P, k, n)
 
 
 def _invert_ratio(parts: list[np.ndarray], p_of, alpha: float) -> tuple[float, float]:
@@ -602,7 +605,8 @@ def _paired_row(group, orders: list[int], values: np.ndarray, *, what: str) -> t
     result = paired_variance_test(matrix) if len(seeds) > k else None
     if result is None:
         why = (f"needs {k + 1}+ seeds run with every one of {names}, has {len(seeds)}" if len(seeds) <= k
-               else "degenerate: a seed-level sum or contrast is constant")  # fmt: skip
+               else "degenerate: a seed-level sum or contrast is constant, or the sums are an exact function of "
+                    "the contrasts (tied seeds), so there is no noise to test against")  # fmt: skip
         row["method"] = f"{_PAIRED}) {what}: not computed ({why})"
         return row, matrix
     shared = f"on the {len(seeds)} seeds run with {'both' if k == 2 else 'every order'}"
@@ -624,6 +628,8 @@ def _levene_rows(group, base, fam, usable, samples, ratio, centers, few) -> list
     values = [samples[o] for o in usable]
     N, k = sum(len(v) for v in values), len(values)
     caveat = "; treats the orders' scores as independent samples (they share seeds): for reference, not used for verdicts"
+    untested = ("; not computed: needs 3+ seeds per order and some spread in each order's deviations (with 2 "
+                "seeds or tied values F divides by zero)")  # fmt: skip
     if few:
         caveat += "; with 5 seeds or fewer its level is off (seqrob analyze calibrate)"
     overall = {}
@@ -632,7 +638,7 @@ def _levene_rows(group, base, fam, usable, samples, ratio, centers, few) -> list
         rows.append({**base, "test": "levene", "term": "order", "family": fam, "estimate": ratio,
                      "statistic": statistic, "df": k - 1, "p_value": p, "n": N, "variant": _VARIANTS[c],
                      "method": f"{_CENTERS[c]} over {k} orders, F({k - 1}, {N - k}); estimate: largest / smallest SD"
-                     + caveat})  # fmt: skip
+                     + caveat + ("" if math.isfinite(p) else untested)})  # fmt: skip
     for pair in _pairs(len(group.orders)):
         if pair[0] not in samples or pair[1] not in samples:
             continue
@@ -643,12 +649,25 @@ def _levene_rows(group, base, fam, usable, samples, ratio, centers, few) -> list
             rows.append({**base, "test": "levene", "term": _term(group.orders, pair), "family": fam,
                          "estimate": _ratio(float(np.std(a, ddof=1)), float(np.std(b, ddof=1))),
                          "statistic": statistic, "df": 1, "p_value": p, "n": len(a) + len(b),
-                         "variant": _VARIANTS[c], "method": f"{_CENTERS[c]}, F(1, {len(a) + len(b) - 2}); estimate: SD ratio" + caveat})  # fmt: skip
+                         "variant": _VARIANTS[c], "method": f"{_CENTERS[c]}, F(1, {len(a) + len(b) - 2}); estimate: "
+                         "SD ratio" + caveat + ("" if math.isfinite(p) else untested)})  # fmt: skip
     return rows
 
 
 def _levene(samples: list[np.ndarray], center: str) -> tuple[float, float]:
-    """scipy.stats.levene, NaN (not an exception or a warning storm) when degenerate."""
+    """scipy.stats.levene, NaN (not an exception, a warning storm or p = 0) when degenerate.
+
+    With 2 values an order's two deviations from its median (or mean) are equal, so the
+    within-order spread of the deviations is 0 and F divides by it; the same happens when
+    ties leave every order's deviations constant. Such designs get no test.
+    """
+    if min(len(s) for s in samples) < 3:
+        return math.nan, math.nan
+    middle = np.median if center == "median" else np.mean
+    deviations = [np.abs(s - middle(s)) for s in samples]
+    within = sum(float(np.sum((d - d.mean()) ** 2)) for d in deviations)
+    if within <= 1e-12 * max(float(np.sum(np.concatenate(deviations) ** 2)), 1e-300):
+        return math.nan, math.nan
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
         result = stats.levene(*samples, center=center)

@@ -7,11 +7,17 @@ how to fix it, and leave every warehouse table exactly as it was.
 
 from __future__ import annotations
 
+import errno
+import gzip
 import io
 import json
+import zipfile
 
+import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from conftest import (
@@ -19,6 +25,8 @@ from conftest import (
     LANGUAGES,
     RUNS,
     SCORE_HEADER,
+    BadCase,
+    _lines,
     assert_same_tables,
     predictions_frame,
     read_all,
@@ -28,6 +36,8 @@ from conftest import (
 from seqrob.warehouse import InputError, Warehouse
 from seqrob.warehouse.schema import TABLES
 
+H = SCORE_HEADER
+
 # --- refusals ----------------------------------------------------------------------------
 
 
@@ -36,7 +46,67 @@ def populated_before(populated_wh):
     return read_all(populated_wh)
 
 
+def _nested_parquet(path, **columns) -> None:
+    table = pa.Table.from_pandas(scores_frame().head(2).assign(run_id=["n1", "n2"]), preserve_index=False)
+    for name, values in columns.items():
+        table = table.set_column(table.schema.get_field_index(name), name, values)
+    pq.write_table(table, path)
+
+
+def _zipped(path) -> None:
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("scores.csv", scores_frame().to_csv(index=False))
+
+
+def _gzipped_parquet(path) -> None:
+    write_table(scores_frame(), path)
+    path.write_bytes(gzip.compress(path.read_bytes()))
+
+
+def _truncated_gzip(path) -> None:
+    text = scores_frame().assign(run_id="n1", seed=range(len(scores_frame()))).to_csv(index=False)
+    path.write_bytes(gzip.compress((text * 200).encode())[:-300])
+
+
+_ROW = '"order": "none", "seed": 1, "task": "xnli", "language": "de", "metric": "accuracy", "score": 0.5}'
+_CELL_FIX = "one number or text per cell"
+
+#: Issue 14: input types pyarrow cannot turn into text, compressed and mis-delimited files
+#: (refused like conftest's BAD_CASES, with where and how).
+TYPE_CASES = [
+    BadCase("jsonl-nested-run-id", "scores.jsonl", '{"run_id": {"a": 1}, ' + _ROW + "\n",
+            "holds a record (struct)", _CELL_FIX, row=1, column="run_id"),
+    BadCase("jsonl-nested-among-text", "scores.jsonl", '{"run_id": "n1", ' + _ROW + '\n{"run_id": [1, 2], ' + _ROW + "\n",
+            "holds a JSON object or array", _CELL_FIX, row=2, column="run_id"),
+    BadCase("parquet-struct-run-id", "scores.parquet",
+            lambda p: _nested_parquet(p, run_id=pa.array([{"a": 1}, {"a": 2}])),
+            "holds a record (struct)", _CELL_FIX, row=1, column="run_id"),
+    BadCase("parquet-list-language", "scores.parquet",
+            lambda p: _nested_parquet(p, language=pa.array([None, ["de", "fr"]])),
+            "holds a list", _CELL_FIX, row=2, column="language"),
+    BadCase("parquet-binary-not-utf8", "scores.parquet",
+            lambda p: _nested_parquet(p, run_id=pa.array([b"n1", b"n\xe9"], pa.binary())),
+            "b'n\\xe9' are not UTF-8 text", "UTF-8", row=2, column="run_id"),
+    BadCase("csv-semicolons", "scores.csv", _lines(H.replace(",", ";"), "n1;none;1;xnli;de;accuracy;0,5"),
+            "only one column found in the header; is the file delimited by ';'?", "',' between fields"),
+    BadCase("csv-tabs", "scores.csv", _lines(H.replace(",", "\t"), "n1\tnone\t1\txnli\tde\taccuracy\t0.5"),
+            "is the file delimited by tabs?", "name it .tsv"),
+    BadCase("csv-zip", "scores.csv", _zipped, "compressed with zip", "unzip"),
+    BadCase("parquet-gzip", "scores.parquet", _gzipped_parquet, "compressed with gzip", "gunzip"),
+    BadCase("csv-gzip-truncated", "scores.csv.gz", _truncated_gzip, "cannot read the file", "truncated"),
+]
+
+
 def test_bad_input_is_refused_with_where_and_how(bad_case, tmp_path, populated_wh, populated_before):
+    _assert_refused(bad_case, tmp_path, populated_wh, populated_before)
+
+
+@pytest.mark.parametrize("case", TYPE_CASES, ids=[case.id for case in TYPE_CASES])
+def test_input_types_and_compression_are_refused_with_where_and_how(case, tmp_path, populated_wh, populated_before):
+    _assert_refused(case, tmp_path, populated_wh, populated_before)
+
+
+def _assert_refused(bad_case: BadCase, tmp_path, populated_wh, populated_before) -> None:
     path = bad_case.write(tmp_path)
     with pytest.raises(InputError) as caught:
         populated_wh.ingest([path], **bad_case.options)
@@ -151,7 +221,7 @@ def test_bom_and_trailing_blank_lines_are_fine(mem_wh, write):
     text = "\ufeff" + SCORE_HEADER + "\r\nn1,none,1,xnli,de,accuracy,0.5\r\nn1,none,1,xnli,fr,accuracy,0.25\r\n\r\n\n\n"
     result = mem_wh.ingest([write("bom.csv", text)])
     assert list(result["rows_read"]) == [2] and list(result["rows_stored"]) == [2]
-    assert result["notes"].iloc[0] == ""  # the BOM did not turn 'run_id' into an ignored column
+    assert result["notes"].iloc[0] == []  # the BOM did not turn 'run_id' into an ignored column
     stored = _stored_scores(mem_wh)
     assert list(stored["run_id"]) == ["n1", "n1"]
     assert list(stored["score"]) == [0.5, 0.25]
@@ -229,8 +299,8 @@ def test_text_cells_keep_inner_whitespace_and_unicode(mem_wh, write):
 def test_percent_scale_is_stored_as_proportions_with_a_note(mem_wh, write):
     text = SCORE_HEADER + "\nn1,none,1,xnli,de,accuracy,50\nn1,none,1,xnli,fr,accuracy,65\nn1,none,1,xnli,sw,accuracy,70.5\n"
     result = mem_wh.ingest([write("pct.csv", text)])
-    assert "accuracy is on a 0-100 scale" in result["notes"].iloc[0]
-    assert "divided by 100" in result["notes"].iloc[0]
+    [note] = result["notes"].iloc[0]
+    assert "accuracy is on a 0-100 scale" in note and "divided by 100" in note
     assert sorted(mem_wh.table("scores")["score"]) == [0.5, 0.65, 0.705]
     # Ingesting the same file again finds identical scores (skipped, not a conflict).
     again = mem_wh.ingest([write("pct.csv", text)])
@@ -243,7 +313,8 @@ def test_percent_scale_is_judged_per_metric(mem_wh, write):
     result = mem_wh.ingest([write("mixed.csv", text)])
     stored = mem_wh.table("scores").set_index("metric")["score"]
     assert stored.to_dict() == {"accuracy": 0.5, "f1": 0.625, "loss": 3.5}
-    assert "f1 is on a 0-100 scale" in result["notes"].iloc[0] and "accuracy" not in result["notes"].iloc[0]
+    [note] = result["notes"].iloc[0]
+    assert "f1 is on a 0-100 scale" in note and "accuracy" not in note
 
 
 def test_identical_duplicate_in_file_is_skipped(mem_wh, write):
@@ -435,7 +506,7 @@ def test_families_file_changes_a_stored_family_with_a_note(mem_wh, populated, wr
     populated(mem_wh)
     overrides = write("families.csv", "code,family\nsw,Bantu (override)\n")
     result = mem_wh.ingest([write("s.csv", SCORE_HEADER + "\nn1,none,1,xnli,sw,accuracy,0.5\n")], families=overrides)
-    assert "family changed from 'Atlantic-Congo' to 'Bantu (override)'" in result["notes"].iloc[0]
+    assert any("family changed from 'Atlantic-Congo' to 'Bantu (override)'" in n for n in result["notes"].iloc[0])
     assert mem_wh.table("languages").set_index("code").loc["sw", "family"] == "Bantu (override)"
 
 
@@ -477,7 +548,7 @@ def test_mapping_onto_an_unknown_canonical_name_is_refused(mem_wh, dataset):
 def test_unknown_columns_are_noted_not_stored(mem_wh, write):
     path = write("x.csv", scores_frame().assign(comment="hi"))
     result = mem_wh.ingest([path])
-    assert result["notes"].iloc[0] == "ignored columns: comment"
+    assert result["notes"].iloc[0] == ["ignored columns: comment"]
 
 
 def test_wide_language(mem_wh, write):
@@ -486,7 +557,7 @@ def test_wide_language(mem_wh, write):
             "n2,nli,1,xnli,accuracy,0.75,0.125,0.0625\n")
     result = mem_wh.ingest([write("wide.csv", text)], wide="language")
     assert result["rows_stored"].iloc[0] == 5
-    assert "1 empty cells of the wide layout skipped" in result["notes"].iloc[0]
+    assert any("1 empty cells of the wide layout skipped" in n for n in result["notes"].iloc[0])
     stored = mem_wh.table("scores").set_index(["run_id", "language"])["score"].to_dict()
     assert stored == {("n1", "de"): 0.5, ("n1", "fr"): 0.25, ("n2", "de"): 0.75, ("n2", "fr"): 0.125, ("n2", "sw"): 0.0625}
 
@@ -527,7 +598,7 @@ def test_kind_is_recognised_and_can_be_forced(mem_wh, populated, write):
     with pytest.raises(InputError, match="--kind"):
         mem_wh.ingest([path])
     result = mem_wh.ingest([path], kind="scores")
-    assert result["kind"].iloc[0] == "scores" and result["notes"].iloc[0] == "ignored columns: example_id"
+    assert result["kind"].iloc[0] == "scores" and result["notes"].iloc[0] == ["ignored columns: example_id"]
     with pytest.raises(InputError, match="unknown kind 'score'"):
         mem_wh.ingest([path], kind="score")
 
@@ -656,3 +727,64 @@ def test_missing_cells_are_listed_exactly(design, mem_wh):
     got = set(missing[["order", "seed", "language"]].itertuples(index=False, name=None))
     assert got == set(dropped[["order", "seed", "language"]].itertuples(index=False, name=None))
     assert set(missing["experiment"]) == {"default"} and set(missing["task"]) == {"xnli"}
+
+
+# --- compressed files, notes, a full disk (issue 14) -------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["scores.csv.gz", "scores.jsonl.gz", "scores.tsv.gz"])
+def test_gzipped_csv_and_jsonl_are_read_as_the_plain_file(name, mem_wh, tmp_path):
+    plain = tmp_path / name.removesuffix(".gz").replace(".tsv", ".csv")
+    write_table(scores_frame(), plain)
+    data = plain.read_bytes().replace(b",", b"\t") if ".tsv" in name else plain.read_bytes()
+    (tmp_path / name).write_bytes(gzip.compress(data))
+    result = mem_wh.ingest([tmp_path / name])
+    assert list(result["rows_stored"]) == [len(scores_frame())]
+    stored = mem_wh.table("scores").sort_values(["run_id", "language"], ignore_index=True)
+    assert stored["score"].tolist() == scores_frame().sort_values(["run_id", "language"])["score"].tolist()
+
+
+def test_notes_are_a_list_and_keep_semicolons_inside_values(mem_wh, write):
+    mem_wh.ingest([write("s.csv", scores_frame())])
+    overrides = write("families.csv", "code,family\nsw,Bantu; Narrow\n")
+    result = mem_wh.ingest([write("t.csv", scores_frame().assign(run_id=lambda f: f.run_id + "-2", **{"a; b": "x"}))],
+                           families=overrides)  # fmt: skip
+    notes = result["notes"].iloc[0]
+    assert len(notes) == 2, notes
+    assert notes[0] == "ignored columns: a; b"
+    assert notes[1].startswith("language 'sw': family changed from 'Atlantic-Congo' to 'Bantu; Narrow' (")
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [OSError(errno.ENOSPC, "No space left on device"),
+     duckdb.IOException('IO Error: Could not write file "w.duckdb": No space left on device')],  # fmt: skip
+    ids=["oserror", "duckdb"],
+)
+def test_a_full_disk_is_one_line_and_the_warehouse_stays_usable(failure, tmp_path, populated, monkeypatch):
+    from seqrob.warehouse import SeqrobError
+    from seqrob.warehouse import ingest as ingest_module
+
+    path = tmp_path / "w.duckdb"
+    with Warehouse(path) as wh:
+        before = read_all(populated(wh))
+    new = write_table(scores_frame().assign(run_id=lambda f: f.run_id + "-new"), tmp_path / "new.csv")
+    real_append = ingest_module._append
+    calls = []
+
+    def append_then_fill_the_disk(con, table, batch):
+        calls.append(table)
+        real_append(con, table, batch)  # something was written before the disk filled up
+        raise failure
+
+    monkeypatch.setattr(ingest_module, "_append", append_then_fill_the_disk)
+    with Warehouse(path) as wh, pytest.raises(SeqrobError) as caught:
+        wh.ingest([new])
+    message = str(caught.value)
+    assert calls and "\n" not in message
+    assert message.startswith(f"the disk of {path} is full: nothing of {new} was stored")
+    assert "free space" in message
+    monkeypatch.undo()
+    with Warehouse(path) as wh:  # opens, holds what it held, and takes the file once there is room
+        assert_same_tables(before, read_all(wh))
+        assert list(wh.ingest([new])["rows_stored"]) == [len(scores_frame())]

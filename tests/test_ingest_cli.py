@@ -16,6 +16,7 @@ import pytest
 
 from conftest import BAD_CASES, SCORE_HEADER, assert_same_tables, read_all, scores_frame
 from seqrob.cli import main
+from test_ingest import TYPE_CASES
 from seqrob.warehouse import Warehouse, WarehouseInUse
 
 
@@ -65,6 +66,15 @@ def assert_file_unchanged(path: Path, before: tuple[bytes, dict]) -> None:
 
 
 def test_bad_input_exits_non_zero_with_one_line(bad_case, tmp_path, populated_db, populated_db_before, capsys):
+    _assert_one_line_refusal(bad_case, tmp_path, populated_db, populated_db_before, capsys)
+
+
+@pytest.mark.parametrize("case", TYPE_CASES, ids=[case.id for case in TYPE_CASES])
+def test_input_types_and_compression_exit_2_with_one_line(case, tmp_path, populated_db, populated_db_before, capsys):
+    _assert_one_line_refusal(case, tmp_path, populated_db, populated_db_before, capsys)
+
+
+def _assert_one_line_refusal(bad_case, tmp_path, populated_db, populated_db_before, capsys) -> None:
     path = bad_case.write(tmp_path)
     code, out, err = run_main(capsys, "ingest", path, "--db", populated_db, "--wait", "0", *bad_case.cli_options())
     assert code == 2
@@ -150,6 +160,13 @@ def test_percent_note_is_a_warning_line(db_path, write, capsys):
     assert err.strip() == f"warning: {path}: accuracy is on a 0-100 scale in this file: stored as proportions (divided by 100)"
     with Warehouse(db_path, read_only=True) as wh:
         assert sorted(wh.table("scores")["score"]) == [0.5, 0.75]
+
+
+def test_each_note_is_one_warning_line_even_with_semicolons(db_path, write, capsys):
+    path = write("s.csv", scores_frame().assign(**{"a; b": "x"}))
+    code, _, err = run_main(capsys, "ingest", path, "--db", db_path)
+    assert code == 0
+    assert err.strip().splitlines() == [f"warning: {path}: ignored columns: a; b"]
 
 
 def test_column_set_experiment_and_kind_options(db_path, write, capsys):

@@ -426,3 +426,28 @@ def test_demo_trains_analyses_and_reports(tmp_path, monkeypatch):
     assert again.sweep.skipped == 9 and again.analysis_id == 1  # nothing redone: the stored analysis is reused
     with Warehouse(tmp_path / "demo.duckdb", read_only=True) as wh:
         assert wh.latest_analysis("significance") == 1
+
+
+#: Designs ``analyze`` accepts at their edges (issue 14): simulate's keywords, and what page 1 must say cannot be told.
+EDGE_DESIGNS = {
+    "one-language": (dict(languages=["de"]), "Cannot tell whether order acts differently in other languages: one language only (de)"),
+    "one-family": (dict(languages=["de", "fr", "en"]),
+                   "Cannot tell whether order acts differently in different families: all 3 languages are in one family"),
+    "one-order": (dict(orders=("none",)), "Cannot tell whether order matters: one order only"),
+    "one-seed": (dict(seeds=1), "Cannot tell whether order matters: 1 seed(s) for some order"),
+    "two-orders-no-baseline": (dict(orders=("nli>qa", "qa>nli")),
+                               "No 'none' baseline was run: orders are compared with each other (nli>qa stands in"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("design", list(EDGE_DESIGNS))
+def test_every_design_analyze_accepts_renders_and_says_what_cannot_be_told(design, tmp_path):
+    options, cannot = EDGE_DESIGNS[design]
+    settings = {"seeds": 3, "languages": ["de", "fi"], "n_examples": 30, "seed": 5, **options}
+    settings["families"] = {code: DEFAULT_FAMILIES[code] for code in settings["languages"]}
+    sim = simulate(**settings)
+    with Warehouse(tmp_path / "edge.duckdb") as wh:
+        wh.ingest_frames(scores=sim.scores, predictions=sim.predictions)
+        pdf = render_report(wh, tmp_path / "edge.pdf", n_boot=200, html=False)
+    assert pdf.exists() and pdf.stat().st_size > 0
+    assert cannot in _first_page(pdf)

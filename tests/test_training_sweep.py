@@ -10,6 +10,7 @@ can spread them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -239,3 +240,92 @@ def test_ray_backend_runs_the_same_function_and_one_writer_stores(tmp_path):
     run_ids, first, losses = expected(config)
     assert sorted(after["runs"].run_id) == run_ids and after["runs"].run_id.is_unique
     assert stored_losses(tmp_path / "ray.duckdb", first) == losses  # a Ray task computes what this process computes
+
+
+# -- the parent dies or is interrupted: no worker outlives it ---------------------------------
+
+LONG = {"seeds": {"init": [1, 2]}, "orders": ["none"]}  # two runs, each far longer than the test waits
+
+
+def _long_sweep(tmp_path: Path) -> subprocess.Popen:
+    """``seqrob train`` on 2 workers, in its own process group (as a shell job is)."""
+    table = tiny_table(**LONG)
+    table["tasks"]["topic"]["steps"] = 10**6
+    config = write_toml(tmp_path / "long.toml", table)
+    return subprocess.Popen(
+        [sys.executable, "-m", "seqrob", "train", str(config), "--db", str(tmp_path / "wh.duckdb"), "--workers", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+
+
+def _children(pid: int) -> dict[int, str]:
+    """Living processes whose parent is ``pid``, with their command lines (from /proc)."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+            if int(ppid) == pid and state != "Z":
+                out[int(entry.name)] = cmdline
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _workers_started(process: subprocess.Popen, timeout: float = 180.0) -> dict[int, str]:
+    """Wait until both workers run (past start-up: a worker's second thread is its parent watch, or torch's)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        children = _children(process.pid)
+        workers = [pid for pid, cmd in children.items() if "spawn_main" in cmd]
+        if len(workers) == 2 and all(len(list(Path(f"/proc/{pid}/task").iterdir())) > 1 for pid in workers):
+            time.sleep(2.0)  # into the run
+            return _children(process.pid)
+        time.sleep(0.2)
+    raise AssertionError("the workers did not start")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process table from /proc")
+def test_kill_9_of_the_parent_ends_its_workers_within_seconds(tmp_path):
+    process = _long_sweep(tmp_path)
+    try:
+        children = _workers_started(process)
+        assert sum("spawn_main" in cmd for cmd in children.values()) == 2
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = {pid: cmd for pid, cmd in children.items() if _alive(pid)}
+        assert not left, f"left running after the parent died: {left}"  # workers and the resource tracker
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process table from /proc")
+def test_ctrl_c_ends_the_sweep_with_one_line_and_exit_130(tmp_path):
+    process = _long_sweep(tmp_path)
+    try:
+        children = _workers_started(process)
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 130, err
+        assert err.strip() == "error: interrupted; 0 runs stored, rerun to resume"
+        time.sleep(1.0)
+        assert not [pid for pid in children if _alive(pid)]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()

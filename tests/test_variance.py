@@ -281,7 +281,8 @@ def test_permutation_test_is_valid_with_outliers_skew_and_a_seed_effect():
     runs[rng.random((n_sets, 2, n)) < 0.05] -= 6
     data = seed + runs
     p = np.array([permutation_variance_test(d, paired=True)["p_value"] for d in data])
-    pm = np.array([paired_variance_test(d)["p_value"] for d in data])
+    # (A 4e14 outlier run leaves Pitman-Morgan no residual to test against: no p, counted as no rejection.)
+    pm = np.array([(paired_variance_test(d) or {"p_value": np.nan})["p_value"] for d in data])
     band = 3 * np.sqrt(0.05 * 0.95 / n_sets)
     assert np.mean(p < 0.05) <= 0.05 + band
     assert np.mean(pm < 0.05) > 0.05 + band

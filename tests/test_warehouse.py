@@ -59,6 +59,46 @@ def test_a_foreign_duckdb_file_is_refused_and_left_alone(tmp_path):
     con.close()
 
 
+def _stored_warehouse(path):
+    with Warehouse(path) as wh:
+        wh.ingest_frames(scores=_small().scores)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("command", [["warehouse", "info"], ["ingest", "SCORES"]], ids=" ".join)
+def test_a_truncated_warehouse_is_one_line_and_left_as_it_is(command, tmp_path, capsys):
+    # seqrob's own `head -c 2097152 w.duckdb > t.duckdb`: the file ends before its last blocks.
+    whole = _stored_warehouse(tmp_path / "w.duckdb")
+    cut = len(whole) // 2
+    truncated = tmp_path / "t.duckdb"
+    truncated.write_bytes(whole[:cut])
+    scores = tmp_path / "scores.csv"
+    _small().scores.head(3).assign(run_id="new").to_csv(scores, index=False)
+    args = [scores if part == "SCORES" else part for part in command]
+    code, out, err = run_main(capsys, *args, "--db", truncated)
+    assert code == 2 and "Traceback" not in err
+    assert err.strip().splitlines() == [
+        f"error: the warehouse {truncated} is damaged or truncated ({cut:,} bytes of at least {len(whole):,} its header"
+        " lists) - restore it from a copy, or ingest into a new --db"
+    ]
+    assert truncated.read_bytes() == whole[:cut]
+
+
+@pytest.mark.parametrize("value", ["two", "2.5", ""])
+def test_a_schema_version_that_is_not_a_whole_number_is_refused(value, tmp_path, capsys):
+    path = tmp_path / "w.duckdb"
+    _stored_warehouse(path)
+    con = duckdb.connect(str(path))
+    con.execute("UPDATE seqrob_meta SET value = ? WHERE key = 'schema_version'", [value])
+    con.close()
+    before = path.read_bytes()
+    with pytest.raises(SchemaError, match=f"seqrob_meta holds schema_version '{value}', not a whole number"):
+        Warehouse(path)
+    code, _, err = run_main(capsys, "warehouse", "info", "--db", path)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "not a whole number" in err
+    assert path.read_bytes() == before
+
+
 def test_read_only_needs_an_existing_warehouse(tmp_path):
     with pytest.raises(SeqrobError, match="no warehouse at"):
         Warehouse(tmp_path / "missing.duckdb", read_only=True)

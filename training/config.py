@@ -24,6 +24,7 @@ import hashlib
 import itertools
 import json
 import math
+import re
 import tomllib
 import types
 import typing
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from seqrob.training.errors import OutOfRange, SweepTooLarge, UnknownModel
 from seqrob.warehouse.errors import ConfigError
 
 __all__ = [
@@ -45,13 +47,17 @@ __all__ = [
     "EvaluationConfig",
     "PromptConfig",
     "SyntheticConfig",
+    "LimitsConfig",
     "SweepConfig",
+    "SweepSize",
     "RunSpec",
     "load_config",
     "parse_config",
     "default_config_path",
     "with_overrides",
     "plan",
+    "estimate",
+    "check_size",
     "parse_orders",
     "parse_seeds",
 ]
@@ -63,6 +69,21 @@ METHODS = ("finetune", "prompt")
 TRAINING_VERSION = "seqrob.training/1"
 TINY = "tiny"
 _TINY_ONLY = ("hidden_size", "layers", "heads", "intermediate_size", "dropout", "vocab_size")
+# Allowed model shapes: wide enough for any encoder seqrob can fine-tune on one machine,
+# narrow enough that a typo (1e9) is refused at load instead of failing deep in torch.
+MODEL_RANGES = {
+    "max_length": (8, 8192),
+    "hidden_size": (2, 8192),
+    "layers": (1, 96),
+    "heads": (1, 128),
+    "intermediate_size": (1, 65536),
+    "vocab_size": (1, 1_000_000),
+}
+# Seeds are stored in BIGINT columns and fed to numpy's SeedSequence (non-negative).
+SEED_RANGE = (0, 2**63 - 1)
+INT64 = (-(2**63), 2**63 - 1)
+# A Hugging Face model id: "name" or "owner/name", letters, digits, '.', '_' and '-'.
+_HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?")
 
 # Which columns of a data set each task kind reads, and their default names.
 KIND_FIELDS: dict[str, dict[str, object]] = {
@@ -178,6 +199,19 @@ class SyntheticConfig:
 
 
 @dataclass(frozen=True)
+class LimitsConfig:
+    """How large a sweep may be before it is refused (checked at load, before any work).
+
+    Raise a limit in ``[limits]`` or with ``--max-runs``, ``--max-predictions``,
+    ``--max-memory-gb`` when a sweep really is meant to be that large.
+    """
+
+    runs: int = 10_000  # orders x seed pairs x methods
+    predictions: int = 50_000_000  # runs x evaluation languages x evaluation examples (rows stored)
+    memory_gb: float = 16.0  # estimated memory of one worker (see estimate())
+
+
+@dataclass(frozen=True)
 class SweepConfig:
     """A whole sweep: every order x seed pair x method of one experiment."""
 
@@ -192,6 +226,7 @@ class SweepConfig:
     evaluation: EvaluationConfig = EvaluationConfig()
     prompt: PromptConfig = PromptConfig()
     synthetic: SyntheticConfig = SyntheticConfig()
+    limits: LimitsConfig = LimitsConfig()
     max_steps: int | None = None
     path: str | None = None  # where it was read from (not part of any run's config)
 
@@ -302,7 +337,7 @@ def parse_config(table: Mapping[str, object], *, where: str = "config", base: Pa
         tasks[name] = _task(name, dict(raw), where, base)
     sections = {
         "seeds": SeedsConfig, "model": ModelConfig, "evaluation": EvaluationConfig,
-        "prompt": PromptConfig, "synthetic": SyntheticConfig,
+        "prompt": PromptConfig, "synthetic": SyntheticConfig, "limits": LimitsConfig,
     }  # fmt: skip
     values: dict[str, object] = {"tasks": tasks}
     raw_model = table.get("model", {})
@@ -330,21 +365,33 @@ def parse_config(table: Mapping[str, object], *, where: str = "config", base: Pa
 def with_overrides(
     config: SweepConfig,
     *,
-    seeds: Sequence[int] | int | None = None,
+    seeds: Sequence[int] | int | str | None = None,
     orders: Sequence[str] | str | None = None,
     methods: Sequence[str] | None = None,
     max_steps: int | None = None,
     experiment: str | None = None,
+    max_runs: int | None = None,
+    max_predictions: int | None = None,
+    max_memory_gb: float | None = None,
 ) -> SweepConfig:
     """The command-line overrides (``--seeds``, ``--orders``, ...) applied to a loaded config.
 
     ``seeds``: a count N (init seeds 1..N, data seeds paired) or a list of init
     seeds. ``max_steps`` caps every stage; unless ``experiment`` is given too, the
     runs go to ``<experiment>-max<N>steps`` so smoke runs never mix with full ones.
+    ``max_runs``, ``max_predictions``, ``max_memory_gb`` raise (or lower) the
+    ``[limits]`` of the config; they apply before the seeds and orders are expanded.
     """
     where = "command line"
+    limits = {"runs": max_runs, "predictions": max_predictions, "memory_gb": max_memory_gb}
+    for key, value in limits.items():
+        if value is not None and not value > 0:
+            raise ConfigError(f"--max-{key.replace('_', '-')} {value}: must be positive")
+    given = {key: value for key, value in limits.items() if value is not None}
+    if given:
+        config = dataclasses.replace(config, limits=dataclasses.replace(config.limits, **given))
     if seeds is not None:
-        chosen = parse_seeds(seeds)
+        chosen = parse_seeds(seeds, limit=config.limits.runs)
         data = config.seeds.data if config.seeds.cross else ()
         config = dataclasses.replace(config, seeds=SeedsConfig(init=chosen, data=data, cross=config.seeds.cross))
     if orders is not None:
@@ -363,8 +410,11 @@ def with_overrides(
     return config
 
 
-def parse_seeds(value: Sequence[int] | int | str) -> tuple[int, ...]:
-    """``3`` -> (1, 2, 3); ``"4,9"`` or ``[4, 9]`` -> (4, 9)."""
+def parse_seeds(value: Sequence[int] | int | str, *, limit: int | None = None) -> tuple[int, ...]:
+    """``3`` -> (1, 2, 3); ``"4,9"`` or ``[4, 9]`` -> (4, 9).
+
+    A count over ``limit`` is refused (:class:`SweepTooLarge`) before any seed is made.
+    """
     if isinstance(value, str):
         parts = [part.strip() for part in value.split(",") if part.strip()]
         try:
@@ -377,6 +427,11 @@ def parse_seeds(value: Sequence[int] | int | str) -> tuple[int, ...]:
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 1:
             raise ConfigError(f"--seeds {value}: give at least one seed")
+        if limit is not None and value > limit:
+            raise SweepTooLarge(
+                f"--seeds {value:,} is more runs than the limit of {limit:,}"
+                " - ask for fewer seeds, or raise the limit with --max-runs or [limits] runs"
+            )
         return tuple(range(1, value + 1))
     seeds = tuple(int(v) for v in value)
     if not seeds or len(set(seeds)) != len(seeds):
@@ -393,6 +448,13 @@ def parse_orders(value: object, config: SweepConfig, *, where: str) -> tuple[str
     tasks = config.intermediate
     if isinstance(value, str) and value.strip() in ("permutations", "all"):
         sizes = [len(tasks)] if value.strip() == "permutations" else range(1, len(tasks) + 1)
+        count = 1 + sum(math.perm(len(tasks), k) for k in sizes)  # counted before any is made
+        if count > config.limits.runs:
+            raise SweepTooLarge(
+                f"{where}: orders '{value.strip()}' over {len(tasks)} intermediate tasks are {count:,} orders,"
+                f" more than the limit of {config.limits.runs:,} runs - list the orders, or raise the limit"
+                " with --max-runs or [limits] runs"
+            )
         orders = ["none"] + [">".join(p) for k in sizes for p in itertools.permutations(tasks, k)]
         return tuple(dict.fromkeys(orders))
     if isinstance(value, str):
@@ -451,6 +513,92 @@ def plan(config: SweepConfig) -> list[RunSpec]:
     return runs
 
 
+@dataclass(frozen=True)
+class SweepSize:
+    """A sweep's size, counted from its config before anything is built (see :func:`estimate`)."""
+
+    runs: int  # orders x seed pairs x methods
+    predictions: int  # runs x evaluation languages x evaluation examples: rows the warehouse stores
+    memory_gb: float  # rough peak memory of one worker: process, data, model, optimiser, activations
+
+
+# Rough sizes, erring high: a worker process with torch and transformers loaded (about
+# 0.55 GB seen in top); one example with its tokenised features (Python lists of ints,
+# about 3 x 40 bytes a token); one tokenizer corpus sentence.
+_PROCESS_BYTES = 600e6
+_EXAMPLE_BYTES = 1_000
+_TOKEN_BYTES = 120
+_SENTENCE_BYTES = 300
+
+
+def estimate(config: SweepConfig) -> SweepSize:
+    """Count a sweep's runs and stored predictions, and estimate one worker's memory, from the config alone.
+
+    Nothing is planned or built, so a sweep of any size is measured at once. Data of
+    ``datasets``/``files`` tasks count only when capped (``max_train_examples``,
+    ``evaluation.max_examples``); a named model's weights are not counted (the tiny
+    model's are: weights, gradients and two AdamW moments, 16 bytes a parameter).
+    """
+    from seqrob.training.synthetic import LANGUAGES
+
+    seeds = config.seeds
+    pairs = len(seeds.init) * len(seeds.data) if seeds.cross and seeds.data else len(seeds.init)
+    if seeds.data and not seeds.cross:
+        pairs = min(len(seeds.init), len(seeds.data))
+    runs = len(config.orders) * pairs * len(config.methods)
+    languages = config.evaluation.languages or LANGUAGES
+    target = config.tasks[config.target]
+    synthetic = config.synthetic
+    per_language = synthetic.eval_examples if target.data == "synthetic" else config.evaluation.max_examples or 0
+    if target.data == "synthetic" and config.evaluation.max_examples is not None:
+        per_language = min(per_language, config.evaluation.max_examples)
+    model = config.model
+    tokens = max([model.max_length, *(t.max_length or 0 for t in config.tasks.values())])
+    example = _EXAMPLE_BYTES + _TOKEN_BYTES * tokens
+    train = 0
+    for task in config.tasks.values():  # a worker caches the features of every stage it trains
+        count = synthetic.train_examples if task.data == "synthetic" else task.max_train_examples or 0
+        if task.data == "synthetic" and task.max_train_examples is not None:
+            count = min(count, task.max_train_examples)
+        train += count * len(task.languages or (config.source_language,))
+    data = (train + per_language * len(languages)) * example
+    if config.uses_synthetic:
+        data += synthetic.corpus_sentences * len(LANGUAGES) * _SENTENCE_BYTES
+    weights = activations = 0.0
+    if model.is_tiny:
+        hidden, inner, length = model.hidden_size, model.intermediate_size, model.max_length + 64
+        layer = 4 * hidden * hidden + 2 * hidden * inner + 9 * hidden + inner
+        weights = 16.0 * ((model.vocab_size + 64 + length + 2) * hidden + model.layers * layer)
+        batch = max([config.evaluation.batch_size, *(t.batch_size for t in config.tasks.values())])
+        per_layer = length * (12 * hidden + 2 * inner) + 2 * model.heads * length * length
+        activations = 4.0 * batch * model.layers * per_layer
+    memory = (_PROCESS_BYTES + data + weights + activations) / 1e9
+    return SweepSize(runs=runs, predictions=runs * per_language * len(languages), memory_gb=memory)
+
+
+def check_size(config: SweepConfig, *, where: str = "config") -> SweepSize:
+    """:func:`estimate`, refused with :class:`SweepTooLarge` where it is over ``config.limits``."""
+    size, limits = estimate(config), config.limits
+    if size.runs > limits.runs:
+        raise SweepTooLarge(
+            f"{where}: the sweep has {size.runs:,} runs (orders x seed pairs x methods), more than the limit of"
+            f" {limits.runs:,} - ask for fewer, or raise the limit with --max-runs or [limits] runs"
+        )
+    if size.predictions > limits.predictions:
+        raise SweepTooLarge(
+            f"{where}: the sweep would store {size.predictions:,} predictions (runs x evaluation languages x"
+            f" evaluation examples), more than the limit of {limits.predictions:,} - lower synthetic.eval_examples"
+            " or evaluation.max_examples, or raise the limit with --max-predictions or [limits] predictions"
+        )
+    if size.memory_gb > limits.memory_gb:
+        raise SweepTooLarge(
+            f"{where}: one worker would need about {size.memory_gb:,.1f} GB (data, model and activations),"
+            f" more than the limit of {limits.memory_gb:g} GB - lower the example counts or the model size,"
+            " or raise the limit with --max-memory-gb or [limits] memory_gb"
+        )
+    return size
+
+
 # -- helpers ----------------------------------------------------------------------------
 
 
@@ -488,6 +636,8 @@ def _task(name: str, raw: dict, where: str, base: Path | None) -> TaskConfig:
         value = getattr(task, key)
         if value is not None and not value > 0:
             raise ConfigError(f"{where}: {section}.{key} must be positive, got {value}")
+    if task.max_length is not None:
+        _check_range(task.max_length, MODEL_RANGES["max_length"], where, f"{section}.max_length")
     if not 0 <= task.warmup < 1:
         raise ConfigError(f"{where}: {section}.warmup must be in [0, 1), got {task.warmup}")
     if task.data == "datasets" and not task.dataset:
@@ -548,9 +698,16 @@ def _validate(config: SweepConfig, where: str) -> None:
         seeds = getattr(config.seeds, key)
         if len(set(seeds)) != len(seeds):
             raise ConfigError(f"{where}: seeds.{key} repeats a seed - give distinct integers")
+    for key in ("init", "data"):
+        for seed in getattr(config.seeds, key):
+            _check_range(seed, SEED_RANGE, where, f"seeds.{key}")
+    _check_range(config.synthetic.seed, SEED_RANGE, where, "synthetic.seed")
     if not config.experiment.strip():
         raise ConfigError(f"{where}: 'experiment' is empty - name the experiment")
     model = config.model
+    for key, allowed in MODEL_RANGES.items():
+        _check_range(getattr(model, key), allowed, where, f"model.{key}")
+    _check_model_name(model.name, where)
     if model.is_tiny and not config.uses_synthetic:
         raise ConfigError(
             f"{where}: the embedded tiny model's tokenizer is trained on the synthetic suite, and no task uses it"
@@ -583,6 +740,33 @@ def _validate(config: SweepConfig, where: str) -> None:
             if bad:
                 raise ConfigError(f"{where}: tasks.{task.name}.languages: '{bad[0]}' is not in the synthetic suite")
     _check_families(config, languages, where)
+    check_size(config, where=where)
+
+
+def _check_range(value: int, allowed: tuple[int, int], where: str, name: str) -> None:
+    low, high = allowed
+    if not low <= value <= high:
+        raise OutOfRange(f"{where}: {name} = {value} is outside the allowed range {low} to {high} - pick a value in it")
+
+
+def _check_model_name(name: str, where: str) -> None:
+    """``tiny``, a folder with a config.json, or a Hugging Face model id; else :class:`UnknownModel`."""
+    if name == TINY:
+        return
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        if (folder / "config.json").is_file():
+            return
+        raise UnknownModel(
+            f"{where}: model.name '{name}' is a folder without config.json - save a model there"
+            " (save_pretrained) or give a Hugging Face model id"
+        )
+    if _HUB_ID.fullmatch(name) and ".." not in name:
+        return
+    raise UnknownModel(
+        f"{where}: model.name '{name}' is neither 'tiny', a Hugging Face model id (owner/name)"
+        " nor a model folder with config.json - fix the name or the path"
+    )
 
 
 def _check_families(config: SweepConfig, languages: Sequence[str], where: str) -> None:
@@ -653,6 +837,10 @@ def _coerce(value: object, hint: object, where: str, name: str) -> object:
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where}: {name} must be an integer, got {value!r}")
+        if not INT64[0] <= value <= INT64[1]:  # what the warehouse (DuckDB BIGINT, JSON) can store
+            raise OutOfRange(
+                f"{where}: {name} = {value} does not fit a 64-bit integer ({INT64[0]} to {INT64[1]}) - use a smaller number"
+            )
         return value
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):

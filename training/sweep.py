@@ -10,6 +10,11 @@ duplicates: a run is either stored whole or not at all, and then redone.
 Local backend: a pool of ``workers`` processes (default: one per core), each with
 ``cores // workers`` torch threads so that they do not oversubscribe the CPU (one
 for the embedded tiny model). One worker: the runs train in this process.
+Workers watch their parent: if it dies by any signal (even ``kill -9``), each
+worker exits within a second (Linux: the kernel's parent-death signal; elsewhere a
+thread that polls the parent's pid). Ctrl-C stops the sweep between two stores (a
+store in progress finishes first), ends the workers, and raises
+:class:`~seqrob.training.errors.Interrupted` with the count of runs stored.
 Ray backend: the same run function as Ray tasks, on ``ray.init(address=...)`` (a
 cluster) or a local Ray instance; if Ray is already initialised it is used as is.
 """
@@ -17,9 +22,13 @@ cluster) or a local Ray instance; if Ray is already initialised it is used as is
 from __future__ import annotations
 
 import dataclasses
+import contextlib
 import os
 import queue as queue_module
+import signal
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor
@@ -29,7 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from seqrob.training.config import RunSpec, SweepConfig, plan
+from seqrob.training.config import RunSpec, SweepConfig, check_size, plan
+from seqrob.training.errors import Interrupted
 from seqrob.warehouse import Warehouse
 from seqrob.warehouse.errors import ConfigError, SeqrobError
 from seqrob.warehouse.runs import RunRecord
@@ -113,35 +123,45 @@ def sweep(
         raise ConfigError(f"backend '{backend}' is not one of {', '.join(BACKENDS)}")
     emit = events or (lambda event: None)
     began = time.monotonic()
+    check_size(config)  # before anything is planned or started
     specs = plan(config)
-    with _open(db, wait) as wh:
-        stored = wh.stored_config_hashes(experiment=config.experiment)
-    todo = sorted((s for s in specs if s.config_hash not in stored), key=lambda s: -s.cost)
-    n_workers = max(1, min(workers or cores(), len(todo) or 1))
-    if threads is None:  # a 64-wide model gains nothing from more threads, and loses much on a busy machine
-        threads = 1 if config.model.is_tiny else max(1, cores() // n_workers)
-    emit({"event": "plan", "experiment": config.experiment, "total": len(specs), "skipped": len(specs) - len(todo),
-          "todo": len(todo), "workers": n_workers, "threads": threads, "backend": backend})  # fmt: skip
-    rows = [_row(s, "skipped", None, 0.0) for s in specs if s.config_hash in stored]
-    commit = _git_commit()
+    interrupts = _Interrupts()
+    stored: set[str] = set()
     done = 0
-    if todo:
-        results = (
-            _local(todo, n_workers, threads, emit)
-            if backend == "local"
-            else _ray(todo, n_workers, threads, address, emit)
-        )
-        for record in results:
-            record = dataclasses.replace(record, git_commit=commit)
-            with _open(db, wait) as wh:
-                if record.config_hash not in wh.stored_config_hashes(experiment=record.experiment):
-                    wh.store_run(record)  # one transaction: the whole run or nothing
-            done += 1
-            seconds = (record.ended_at - record.started_at).total_seconds()
-            spec = next(s for s in todo if s.run_id == record.run_id)
-            rows.append(_row(spec, record.status, record.failure, seconds))
-            emit({"event": "stored", "run_id": record.run_id, "status": record.status, "failure": record.failure,
-                  "done": done, "todo": len(todo), "seconds": seconds})  # fmt: skip
+    try:
+        with interrupts:
+            with interrupts.deferred(), _open(db, wait) as wh:  # DuckDB turns Ctrl-C in a query into an error
+                stored = wh.stored_config_hashes(experiment=config.experiment)
+            todo = sorted((s for s in specs if s.config_hash not in stored), key=lambda s: -s.cost)
+            n_workers = max(1, min(workers or cores(), len(todo) or 1))
+            if threads is None:  # a 64-wide model gains nothing from more threads, and loses much on a busy machine
+                threads = 1 if config.model.is_tiny else max(1, cores() // n_workers)
+            emit({"event": "plan", "experiment": config.experiment, "total": len(specs),
+                  "skipped": len(specs) - len(todo), "todo": len(todo), "workers": n_workers, "threads": threads,
+                  "backend": backend})  # fmt: skip
+            rows = [_row(s, "skipped", None, 0.0) for s in specs if s.config_hash in stored]
+            commit = _git_commit()
+            results = (
+                (record for record in ())
+                if not todo
+                else _local(todo, n_workers, threads, emit)
+                if backend == "local"
+                else _ray(todo, n_workers, threads, address, emit)
+            )
+            with contextlib.closing(results):  # closed at once on Ctrl-C: its workers end then
+                for record in results:
+                    record = dataclasses.replace(record, git_commit=commit)
+                    with interrupts.deferred(), _open(db, wait) as wh:  # Ctrl-C waits for the commit
+                        if record.config_hash not in wh.stored_config_hashes(experiment=record.experiment):
+                            wh.store_run(record)  # one transaction: the whole run or nothing
+                        done += 1
+                    seconds = (record.ended_at - record.started_at).total_seconds()
+                    spec = next(s for s in todo if s.run_id == record.run_id)
+                    rows.append(_row(spec, record.status, record.failure, seconds))
+                    emit({"event": "stored", "run_id": record.run_id, "status": record.status,
+                          "failure": record.failure, "done": done, "todo": len(todo), "seconds": seconds})  # fmt: skip
+    except KeyboardInterrupt:
+        raise Interrupted(sum(spec.config_hash in stored for spec in specs) + done) from None
     runs = pd.DataFrame(
         rows, columns=["run_id", "order", "method", "seed", "data_seed", "status", "failure", "seconds"]
     )
@@ -178,7 +198,9 @@ def _local(specs: Sequence[RunSpec], workers: int, threads: int, emit: Events) -
 
     context = multiprocessing.get_context("spawn")
     reports = context.Queue()
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(threads, reports))
+    pool = ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker, initargs=(threads, reports, os.getpid())
+    )
     try:
         pending = {pool.submit(_work, spec) for spec in specs}
         while pending:
@@ -194,6 +216,10 @@ def _local(specs: Sequence[RunSpec], workers: int, threads: int, emit: Events) -
                         " every run stored so far is kept"
                     ) from None
                 yield record
+    except BaseException:  # Ctrl-C, a failed store, the caller stopping early: end the runs, do not wait for them
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.kill()
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         reports.close()
@@ -230,10 +256,31 @@ def _ray(
 _REPORTS = None
 
 
-def _init_worker(threads: int, reports) -> None:
+def _init_worker(threads: int, reports, parent: int) -> None:
     global _REPORTS
     _REPORTS = reports
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the parent decides
+    _watch_parent(parent)
     _set_threads(threads)
+
+
+def _watch_parent(parent: int, every: float = 0.5) -> None:
+    """End this worker when ``parent`` dies, by any signal: no orphan keeps training (or holding memory)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: the kernel kills us when the parent goes
+    if os.getppid() != parent:  # it died before the line above
+        os._exit(1)
+
+    def watch() -> None:  # elsewhere, and if the thread that started us was not the parent's main one
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="seqrob-parent-watch", daemon=True).start()
 
 
 def _work(spec: RunSpec) -> RunRecord:
@@ -265,6 +312,45 @@ def _drain(reports, emit: Events) -> None:
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+class _Interrupts:
+    """Ctrl-C as KeyboardInterrupt, except inside :meth:`deferred`, where it waits for the block to end.
+
+    Installed only in the main thread and over Python's own handler (a caller's handler is left alone).
+    """
+
+    def __init__(self) -> None:
+        self.deferring = False
+        self.pending = False
+        self.previous = None
+
+    def __enter__(self) -> _Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.deferring:
+            self.pending = True
+        else:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        self.deferring = True
+        try:
+            yield
+        finally:
+            self.deferring = False
+        if self.pending:
+            raise KeyboardInterrupt
+
 
 
 class _Borrowed:

@@ -148,7 +148,7 @@ def _stage_scores(
     languages: dict[str, _FirstSeen] = {}
     blank_cells = 0
     for batch in source.batches():
-        table, rows, columns = plan.apply(batch.table, batch.first_row)
+        table, rows, columns = plan.apply(batch.table, batch.first_row, batch.nested)
         result.rows_read += batch.table.num_rows
         if plan.wide:
             keep = pc.invert(wide_is_blank(table.column("score")))
@@ -242,7 +242,7 @@ def _note_languages(
 def _prediction_batches(source: Source, plan: Plan, result: IngestResult, languages: dict[str, _FirstSeen]):
     """Yield each batch of a predictions source converted and checked cell by cell."""
     for batch in source.batches():
-        table, rows, _ = plan.apply(batch.table, batch.first_row)
+        table, rows, _ = plan.apply(batch.table, batch.first_row, batch.nested)
         result.rows_read += table.num_rows
         if table.num_rows == 0:
             continue

@@ -164,7 +164,7 @@ class Layout:
                 )
         known = set(SCORE_REQUIRED) | set(SCORE_OPTIONAL) if kind == "scores" else set(PREDICTION_REQUIRED) | set(OUTCOMES)
         ignored = [original for original, name in zip(present, names) if name not in known and original not in wide_columns]
-        return Plan(kind, rename, dict(self.constants), self.wide, wide_columns, ignored)
+        return Plan(kind, rename, dict(self.constants), self.wide, wide_columns, ignored, source)
 
 
 def _recognise(available: set[str], source: str) -> str:
@@ -195,10 +195,26 @@ class Plan:
     wide: str | None
     wide_columns: list[str]
     ignored: list[str]
+    source: str = ""
 
-    def apply(self, table: pa.Table, first_row: int) -> tuple[pa.Table, pa.Array, pa.Array | None]:
-        """Return the batch in canonical long form, each row's file row, and (wide) its source column."""
+    def apply(
+        self, table: pa.Table, first_row: int, nested: Mapping[str, int] | None = None
+    ) -> tuple[pa.Table, pa.Array, pa.Array | None]:
+        """Return the batch in canonical long form, each row's file row, and (wide) its source column.
+
+        Every column read must hold plain values: ``nested`` (column -> first row) names
+        columns where a JSON Lines row gave an object or an array; binary columns are
+        decoded as UTF-8 text.
+        """
+        used = [name for name in table.column_names if name not in self.ignored]
+        for name in used:
+            if name in (nested or {}):
+                raise self._not_plain(name, "a JSON object or array", nested[name])
         table = table.rename_columns([self.rename.get(name, name) for name in table.column_names])
+        for original in used:
+            name = self.rename.get(original, original)
+            index = table.schema.get_field_index(name)
+            table = table.set_column(index, name, self._plain(table.column(index), original, first_row))
         rows = pa.array(np.arange(first_row, first_row + table.num_rows, dtype=np.int64))
         for name, value in self.constants.items():
             table = table.append_column(name, pa.repeat(pa.scalar(value, pa.string()), table.num_rows))
@@ -217,6 +233,58 @@ class Plan:
             column_parts.append(label)
         long = pa.concat_tables(parts, promote_options="permissive")
         return long, pa.concat_arrays(row_parts), pa.concat_arrays(column_parts)
+
+
+    def _plain(self, column: pa.ChunkedArray, name: str, first_row: int) -> pa.ChunkedArray:
+        """The column if its values are plain (numbers, text, dates); binary decoded as UTF-8."""
+        kind = column.type
+        if pa.types.is_dictionary(kind):
+            kind = kind.value_type
+        if pa.types.is_nested(kind):
+            values = column.combine_chunks()
+            index = int(np.flatnonzero(values.is_valid().to_numpy(zero_copy_only=False))[0]) if values.null_count < len(values) else 0
+            raise self._not_plain(name, f"a {_type_word(kind)} ({kind})", first_row + index)
+        if not (pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_fixed_size_binary(kind)):
+            return column
+        values = column.combine_chunks()
+        if pa.types.is_dictionary(values.type):
+            values = values.dictionary_decode()
+        try:
+            return pa.chunked_array([pc.cast(values, pa.string())])
+        except pa.ArrowInvalid:
+            for index, value in enumerate(values.to_pylist()):
+                if value is None:
+                    continue
+                try:
+                    value.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    raise InputError(
+                        f"the bytes {value[:24]!r} are not UTF-8 text ({error.reason} at byte {error.start + 1})",
+                        file=self.source,
+                        row=first_row + index,
+                        column=name,
+                        fix="write this column as UTF-8 text (a string column)",
+                    ) from None
+            raise
+
+    def _not_plain(self, name: str, what: str, row: int) -> InputError:
+        return InputError(
+            f"the cell holds {what}, not a single value",
+            file=self.source,
+            row=row,
+            column=name,
+            fix="write one number or text per cell (flatten the column before exporting)",
+        )
+
+
+def _type_word(kind: pa.DataType) -> str:
+    if pa.types.is_struct(kind):
+        return "record (struct)"
+    if pa.types.is_map(kind):
+        return "map"
+    if pa.types.is_union(kind):
+        return "union of types"
+    return "list"
 
 
 def wide_is_blank(values: pa.ChunkedArray | pa.Array) -> pa.Array:

@@ -10,13 +10,14 @@ say *which* row holds "abc" in a numeric column.
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import queue
 import re
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -38,6 +39,9 @@ _SUFFIXES = {
     ".ndjson": "jsonl",
     ".json": "jsonl",
 }
+# Compressed files, by their first bytes: gzip is read as it is; the others are named in the refusal.
+_GZIP = b"\x1f\x8b"
+_OTHER_COMPRESSION = {b"PK\x03\x04": "zip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
 _CSV_BLOCK = 8 << 20  # bytes per CSV block: large enough to keep both cores busy
 _PARQUET_BATCH = 1 << 18  # rows per Parquet batch
 _JSONL_CHUNK = 50_000  # lines per JSON Lines batch
@@ -45,10 +49,15 @@ _JSONL_CHUNK = 50_000  # lines per JSON Lines batch
 
 @dataclass(frozen=True)
 class Batch:
-    """A block of a file: the table and the row number of its first row."""
+    """A block of a file: the table and the row number of its first row.
+
+    ``nested`` names the columns in which a JSON Lines row gave an object or an array
+    among plain values (the column is text then), with the first such row.
+    """
 
     table: pa.Table
     first_row: int
+    nested: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -67,7 +76,18 @@ class Source:
     def batches(self) -> Iterator[Batch]:
         """The batches in order, read one ahead in a thread so that parsing the
         file overlaps with checking and storing the previous batch."""
-        return _read_ahead(self._batches)
+        last = 0
+        try:
+            for batch in _read_ahead(self._batches):
+                last = batch.first_row + batch.table.num_rows - 1
+                yield batch
+        except (OSError, EOFError) as error:  # a failing disk, a truncated gzip stream
+            reason = _os_error(error) if isinstance(error, OSError) else _first_line(error)
+            raise InputError(
+                f"cannot read the file after row {last} ({reason})",
+                file=self.name,
+                fix="the file may be truncated: write it again",
+            ) from None
 
 
 _DONE = object()
@@ -122,6 +142,9 @@ def _format_of(path: Path, fmt: str | None) -> str:
         if fmt not in FORMATS:
             raise InputError(f"unknown format '{fmt}'", file=str(path), fix=f"use one of {', '.join(FORMATS)}")
         return fmt
+    suffixes = [suffix.lower() for suffix in path.suffixes]
+    if len(suffixes) >= 2 and suffixes[-1] == ".gz" and suffixes[-2] in _SUFFIXES:
+        return _SUFFIXES[suffixes[-2]]  # runs.csv.gz: a gzip'd CSV
     found = _SUFFIXES.get(path.suffix.lower())
     if found is None:
         raise InputError(
@@ -139,14 +162,48 @@ def open_source(path: str | Path, *, fmt: str | None = None) -> Source:
         raise InputError("no such file", file=str(path), fix="check the path")
     if path.is_dir():
         raise InputError("is a folder, not a file", file=str(path), fix="name the files inside it")
-    if path.stat().st_size == 0:
-        raise InputError("the file is empty", file=str(path), fix="export the results again")
-    kind = _format_of(path, fmt)
-    if kind == "csv":
-        return _csv_source(path)
-    if kind == "parquet":
-        return _parquet_source(path)
-    return _jsonl_source(path)
+    try:
+        if path.stat().st_size == 0:
+            raise InputError("the file is empty", file=str(path), fix="export the results again")
+        kind = _format_of(path, fmt)
+        compressed = _compression(path)
+        if compressed not in (None, "gzip") or (compressed == "gzip" and kind == "parquet"):
+            raise InputError(
+                f"the file is compressed with {compressed}; seqrob reads gzip'd CSV and JSON Lines, and Parquet as it is",
+                file=str(path),
+                fix=f"decompress it first ({_UNPACK.get(compressed, 'gunzip')} {path.name})",
+            )
+        if kind == "csv":
+            return _csv_source(path, gzipped=compressed == "gzip")
+        if kind == "parquet":
+            return _parquet_source(path)
+        return _jsonl_source(path, gzipped=compressed == "gzip")
+    except OSError as error:  # unreadable (permissions, a failing disk): one line, no traceback
+        raise InputError(
+            f"cannot read the file ({_os_error(error)})",
+            file=str(path),
+            fix="the file may be truncated or unreadable: write it again, or check its permissions",
+        ) from None
+
+
+_UNPACK = {"zip": "unzip", "bzip2": "bunzip2", "xz": "unxz", "zstd": "unzstd", "gzip": "gunzip"}
+
+
+def _compression(path: Path) -> str | None:
+    """The compression the file's first bytes announce (None: not compressed)."""
+    with path.open("rb") as handle:
+        head = handle.read(8)
+    if head.startswith(_GZIP):
+        return "gzip"
+    return next((name for magic, name in _OTHER_COMPRESSION.items() if head.startswith(magic)), None)
+
+
+def _open_bytes(path: Path, gzipped: bool) -> io.BufferedIOBase:
+    return gzip.open(path, "rb") if gzipped else path.open("rb")
+
+
+def _os_error(error: OSError) -> str:
+    return error.strerror or _first_line(error)
 
 
 def frame_source(frame: pd.DataFrame | pa.Table, name: str) -> Source:
@@ -170,20 +227,43 @@ def _text_lines(handle: io.BufferedReader) -> Iterator[str]:
         yield from (part for part in _LONE_CR.split(text) if part) if "\r" in text else (text,)
 
 
-def _csv_header(path: Path, delimiter: str) -> list[str]:
-    with path.open("rb") as handle:
+def _csv_header(path: Path, delimiter: str, gzipped: bool) -> list[str]:
+    with _open_bytes(path, gzipped) as handle:
         try:
             for row in csv.reader(_text_lines(handle), delimiter=delimiter):
                 if any(cell.strip() for cell in row):
+                    _check_delimiter(row, delimiter, path)
                     return row
         except (csv.Error, UnicodeDecodeError) as error:
             raise InputError(f"cannot read the header: {error}", file=str(path), fix="save the file as UTF-8 CSV")
     raise InputError("the file holds no header", file=str(path), fix="export the results again")
 
 
-def _csv_locate_problem(path: Path, delimiter: str, width: int) -> InputError:
+_OTHER_DELIMITERS = {";": "';'", "\t": "tabs", "|": "'|'"}
+
+
+def _check_delimiter(header: list[str], delimiter: str, path: Path) -> None:
+    """A one-column header holding another delimiter: the file is not delimited by ``delimiter``."""
+    if len(header) != 1:
+        return
+    for other, name in _OTHER_DELIMITERS.items():
+        if other != delimiter and other in header[0]:
+            expected = "tabs" if delimiter == "\t" else f"'{delimiter}'"
+            fix = (
+                "name it .tsv"
+                if other == "\t"
+                else "write it again with ',' between fields (pandas: read_csv(path, sep=';', decimal=',').to_csv(out, index=False))"
+            )
+            raise InputError(
+                f"only one column found in the header; is the file delimited by {name}? seqrob reads {expected}",
+                file=str(path),
+                fix=fix,
+            )
+
+
+def _csv_locate_problem(path: Path, delimiter: str, width: int, gzipped: bool) -> InputError:
     """Find the row a CSV parse error came from (only on the error path)."""
-    with path.open("rb") as handle:
+    with _open_bytes(path, gzipped) as handle:
         reader = csv.reader(_text_lines(handle), delimiter=delimiter)
         row_number = 0
         try:
@@ -204,9 +284,9 @@ def _csv_locate_problem(path: Path, delimiter: str, width: int) -> InputError:
     return InputError("cannot parse the file as CSV", file=str(path), fix="check quotes and separators")
 
 
-def _csv_source(path: Path) -> Source:
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    header = _csv_header(path, delimiter)
+def _csv_source(path: Path, *, gzipped: bool = False) -> Source:
+    delimiter = "\t" if ".tsv" in [suffix.lower() for suffix in path.suffixes[-2:]] else ","
+    header = _csv_header(path, delimiter, gzipped)
     if len(set(header)) != len(header):
         dupes = sorted({name for name in header if header.count(name) > 1})
         raise InputError(f"the header names column '{dupes[0]}' twice", file=str(path), fix="rename one of them")
@@ -218,13 +298,14 @@ def _csv_source(path: Path) -> Source:
         quoted_strings_can_be_null=False,
     )
     try:
+        stream = pa.input_stream(str(path), compression="gzip" if gzipped else None)
         reader = pacsv.open_csv(
-            path, read_options=read_options, parse_options=parse_options, convert_options=convert_options
+            stream, read_options=read_options, parse_options=parse_options, convert_options=convert_options
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as error:
         if "Empty CSV file" in str(error):
             raise InputError("the file holds no header", file=str(path), fix="export the results again") from None
-        raise _csv_locate_problem(path, delimiter, len(header)) from None
+        raise _csv_locate_problem(path, delimiter, len(header), gzipped) from None
     names = [name.lstrip("\ufeff") for name in reader.schema.names]
 
     def batches() -> Iterator[Batch]:
@@ -235,7 +316,7 @@ def _csv_source(path: Path) -> Source:
             except StopIteration:
                 return
             except pa.ArrowInvalid:
-                raise _csv_locate_problem(path, delimiter, len(header)) from None
+                raise _csv_locate_problem(path, delimiter, len(header), gzipped) from None
             table = pa.Table.from_batches([batch]).rename_columns(names)
             yield Batch(table, first)
             first += batch.num_rows
@@ -277,16 +358,19 @@ def _parquet_source(path: Path) -> Source:
 # --- JSON Lines ------------------------------------------------------------------
 
 
-def _column_array(values: list) -> pa.Array:
+def _column_array(values: list) -> tuple[pa.Array, int | None]:
+    """The column as Arrow, and the index of its first object or array when it mixes those
+    with plain values (it is text then, and the layout refuses it if the column is used)."""
     try:
-        return pa.array(values)
+        return pa.array(values), None
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
         # Mixed types in one column (3 here, "3" there): keep text, the validator converts.
-        return pa.array([None if value is None else str(value) for value in values], type=pa.string())
+        nested = next((i for i, value in enumerate(values) if isinstance(value, (dict, list))), None)
+        return pa.array([None if value is None else str(value) for value in values], type=pa.string()), nested
 
 
-def _jsonl_source(path: Path) -> Source:
-    handle = path.open("rb")
+def _jsonl_source(path: Path, *, gzipped: bool = False) -> Source:
+    handle = _open_bytes(path, gzipped)
     names: list[str] = []
     pending: list[tuple[int, dict]] = []
     line_number = 0
@@ -352,8 +436,12 @@ def _jsonl_source(path: Path) -> Source:
                     for key in record:
                         if key not in keys:
                             keys.append(key)
-                table = pa.table({key: _column_array([record.get(key) for _, record in chunk]) for key in keys})
-                yield Batch(table, chunk[0][0])
+                arrays, nested = {}, {}
+                for key in keys:
+                    arrays[key], first = _column_array([record.get(key) for _, record in chunk])
+                    if first is not None:
+                        nested[key] = chunk[first][0]
+                yield Batch(pa.table(arrays), chunk[0][0], nested)
                 chunk = read_chunk()
         finally:
             handle.close()

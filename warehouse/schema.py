@@ -208,7 +208,7 @@ def _to_v2(con: duckdb.DuckDBPyConnection) -> None:
 MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {1: _to_v2}
 
 
-def _stored_version(con: duckdb.DuckDBPyConnection) -> int | None:
+def _stored_version(con: duckdb.DuckDBPyConnection, path: str) -> int | None:
     tables = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     if "seqrob_meta" not in tables:
         if tables - {"seqrob_meta"}:
@@ -216,12 +216,20 @@ def _stored_version(con: duckdb.DuckDBPyConnection) -> int | None:
         return None
     row = con.execute("SELECT value FROM seqrob_meta WHERE key = 'schema_version'").fetchall()
     row = row[0] if row else None
-    return int(row[0]) if row else -1
+    if not row:
+        return -1
+    try:
+        return int(row[0])
+    except ValueError:
+        raise SchemaError(
+            f"{path}: seqrob_meta holds schema_version {row[0]!r}, not a whole number"
+            " - the warehouse was edited by hand: restore it from a copy, or set it to the version it was written with"
+        ) from None
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection, *, path: str, writable: bool) -> int:
     """Create the tables in a new warehouse, or migrate an old one; return the version."""
-    version = _stored_version(con)
+    version = _stored_version(con, path)
     if version == -1:
         raise SchemaError(
             f"{path} is a DuckDB file but not a seqrob warehouse - point --db at a new file or a seqrob warehouse"

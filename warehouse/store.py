@@ -9,6 +9,7 @@ time: a second writer waits up to ``wait`` seconds, then gets
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import time
@@ -22,7 +23,7 @@ import duckdb
 import pandas as pd
 
 from seqrob.warehouse.analyses import data_fingerprint, find_analysis, latest_analysis, load_analysis, store_analysis
-from seqrob.warehouse.errors import InputError, SeqrobError, WarehouseInUse
+from seqrob.warehouse.errors import InputError, SchemaError, SeqrobError, WarehouseInUse
 from seqrob.warehouse.layout import Layout
 from seqrob.warehouse.schema import TABLES, ensure_schema
 
@@ -71,6 +72,31 @@ def _connect(path: str, read_only: bool, wait: float) -> duckdb.DuckDBPyConnecti
             ) from None
 
 
+_HEADER_BYTES = 3 * 4096  # DuckDB's file header: blocks start after it
+
+
+def _damaged(path: str, error: BaseException | str) -> str:
+    reason = error if isinstance(error, str) else str(error).splitlines()[0]
+    return f"the warehouse {path} is damaged or truncated ({reason}) - restore it from a copy, or ingest into a new --db"
+
+
+def _check_complete(con: duckdb.DuckDBPyConnection, path: str) -> None:
+    """Refuse a file shorter than the blocks its header lists (a copy cut short): DuckDB
+    would only fail later, on whichever query first reads a missing block."""
+    _, _, block_size, _, used_blocks, *_ = con.execute("PRAGMA database_size").fetchall()[0]
+    # Used blocks only: free ones at the end need not be on disk (a failed write leaves them out).
+    expected = _HEADER_BYTES + int(block_size) * int(used_blocks)
+    size = Path(path).stat().st_size
+    if size < expected:
+        raise SchemaError(_damaged(path, f"{size:,} bytes of at least {expected:,} its header lists"))
+
+
+def _disk_full(error: BaseException) -> bool:
+    if isinstance(error, OSError):
+        return error.errno == errno.ENOSPC
+    return isinstance(error, duckdb.IOException) and "no space left" in str(error).lower()
+
+
 class Warehouse:
     """A seqrob warehouse (a DuckDB file).
 
@@ -107,7 +133,12 @@ class Warehouse:
         self._read_only = read_only
         self.con = _connect(self.path, read_only, wait)
         try:
+            if self.path != ":memory:":
+                _check_complete(self.con, self.path)
             self.schema_version = ensure_schema(self.con, path=self.path, writable=not read_only)
+        except duckdb.Error as error:
+            self.con.close()
+            raise SchemaError(_damaged(self.path, error)) from None
         except BaseException:
             self.con.close()
             raise
@@ -187,7 +218,7 @@ class Warehouse:
         -------
         pandas.DataFrame
             One row per file: ``file, kind, rows_read, rows_stored, rows_skipped,
-            runs_added, notes``.
+            runs_added, notes`` (``notes``: a list of sentences, one per warning).
 
         Raises
         ------
@@ -214,7 +245,7 @@ class Warehouse:
             finally:
                 probe.close()
         ordered = [path for _, path in sorted(zip(kinds, paths), key=lambda item: item[0] != "scores")]
-        readers = [partial(open_source, path, fmt=fmt) for path in ordered]
+        readers = [(str(path), partial(open_source, path, fmt=fmt)) for path in ordered]
         return self._ingest_sources(readers, layout, overrides, replace)
 
     def ingest_frames(
@@ -232,11 +263,11 @@ class Warehouse:
         overrides = self._overrides(families)
         results = []
         if scores is not None:
-            reader = partial(frame_source, scores, f"{source} (scores)")
-            results.append(self._ingest_sources([reader], Layout(kind="scores"), overrides, replace))
+            name = f"{source} (scores)"
+            results.append(self._ingest_sources([(name, partial(frame_source, scores, name))], Layout(kind="scores"), overrides, replace))
         if predictions is not None:
-            reader = partial(frame_source, predictions, f"{source} (predictions)")
-            results.append(self._ingest_sources([reader], Layout(kind="predictions"), overrides, replace))
+            name = f"{source} (predictions)"
+            results.append(self._ingest_sources([(name, partial(frame_source, predictions, name))], Layout(kind="predictions"), overrides, replace))
         return pd.concat(results, ignore_index=True) if results else _results_frame([])
 
     def _overrides(self, families: str | Path | None) -> dict:
@@ -247,12 +278,12 @@ class Warehouse:
         return read_overrides(families)
 
     def _ingest_sources(
-        self, readers: Sequence[Callable[[], Source]], layout: Layout, overrides: Mapping, replace: bool
+        self, readers: Sequence[tuple[str, Callable[[], Source]]], layout: Layout, overrides: Mapping, replace: bool
     ) -> pd.DataFrame:
         from seqrob.warehouse.ingest import ingest_source
 
         results: list[IngestResult] = []
-        for reader in readers:
+        for name, reader in readers:
             try:
                 with self.transaction() as con:
                     result = ingest_source(con, reader, layout, replace=replace, overrides=overrides)
@@ -263,9 +294,15 @@ class Warehouse:
                     )
             except SeqrobError as error:
                 if results:  # say what did land, so the user knows what to re-run
-                    stored = ", ".join(r.file for r in results)
-                    error.args = (f"{error} (already stored, each whole: {stored})",)
+                    error.args = (f"{error}{_already_stored(results)}",)
                 raise
+            except (OSError, duckdb.IOException) as error:
+                if not _disk_full(error):
+                    raise
+                raise SeqrobError(
+                    f"the disk of {self.path} is full: nothing of {name} was stored, the warehouse holds"
+                    f" what it held{_already_stored(results)} - free space (or use a --db on another disk) and run again"
+                ) from None
             results.append(result)
         return _results_frame(results)
 
@@ -391,6 +428,10 @@ class Warehouse:
             return store_analysis(con, **analysis)
 
 
+def _already_stored(results: Sequence[IngestResult]) -> str:
+    return f" (already stored, each whole: {', '.join(r.file for r in results)})" if results else ""
+
+
 def _results_frame(results: Sequence[IngestResult]) -> pd.DataFrame:
     return pd.DataFrame(
         [
@@ -401,7 +442,7 @@ def _results_frame(results: Sequence[IngestResult]) -> pd.DataFrame:
                 "rows_stored": r.rows_stored,
                 "rows_skipped": r.rows_skipped,
                 "runs_added": r.runs_added,
-                "notes": "; ".join(r.notes),
+                "notes": list(r.notes),
             }
             for r in results
         ],

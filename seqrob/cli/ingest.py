@@ -78,5 +78,5 @@ def ingest(
         )
     console.print(table)
     for row in results.itertuples(index=False):
-        for note in filter(None, row.notes.split("; ")):
+        for note in row.notes:
             console_warning(f"{row.file}: {note}")

@@ -22,6 +22,10 @@ from rich.progress import (
 from seqrob.cli._common import DbOption, WaitOption, console, console_warning
 
 
+# The defaults of [limits] (seqrob.training.config.LimitsConfig), written here to keep start-up light.
+_LIMITS = ("limits.runs, 10000", "limits.predictions, 50000000: runs x languages x examples", "limits.memory_gb, 16")
+
+
 def register(app: typer.Typer) -> None:
     app.command("train")(train)
 
@@ -54,9 +58,19 @@ def train(
         Optional[str], typer.Option(help="Ray cluster address for --backend ray (default: a local Ray instance).")
     ] = None,
     experiment: Annotated[Optional[str], typer.Option(help="Experiment name (default: the config's).")] = None,
+    max_runs: Annotated[Optional[int], typer.Option(help=f"Refuse sweeps of more runs (default {_LIMITS[0]}).")] = None,
+    max_predictions: Annotated[
+        Optional[int], typer.Option(help=f"Refuse sweeps storing more predictions (default {_LIMITS[1]}).")
+    ] = None,
+    max_memory_gb: Annotated[
+        Optional[float], typer.Option(help=f"Refuse sweeps whose workers need more memory (default {_LIMITS[2]}).")
+    ] = None,
     wait: WaitOption = 30.0,
 ) -> None:
-    """Run a sweep (orders x seeds x methods) of sequenced intermediate-task training into the warehouse."""
+    """Run a sweep (orders x seeds x methods) of sequenced intermediate-task training into the warehouse.
+
+    Sizes are checked first (runs, stored predictions, memory per worker, against the limits);
+    Ctrl-C stops with what is stored kept (exit 130), and a rerun resumes."""
     from seqrob.training.config import load_config, with_overrides
     from seqrob.training.sweep import sweep
     from seqrob.warehouse import default_path
@@ -69,6 +83,9 @@ def train(
         methods=[m.strip() for m in methods.split(",") if m.strip()] if methods is not None else None,
         max_steps=max_steps,
         experiment=experiment,
+        max_runs=max_runs,
+        max_predictions=max_predictions,
+        max_memory_gb=max_memory_gb,
     )
     with _Display() as display:
         result = sweep(

@@ -264,7 +264,8 @@ def language_heatmap(
     diff = table.drop(columns=[reference]).sub(table[reference], axis=0) if has_diff else None
     n_rows, n_cols = table.shape
     n_diff = diff.shape[1] if has_diff else 0
-    height = 1.35 + 0.175 * n_rows
+    # 0.95 in below the cells and 0.62 in above them are fixed: one language still needs a row's height
+    height = max(1.35 + 0.175 * n_rows, 0.95 + 0.62 + 0.175)
     fig = _figure(TEXT_WIDTH_IN, height)
     digits = 1 if scale == 100 else 3
     with matplotlib.rc_context(_RC):

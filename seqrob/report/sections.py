@@ -27,6 +27,7 @@ from seqrob.report.sources import Group, Inputs
 from seqrob.report.text import (
     CORRECTION_NAMES,
     REFERENCES,
+    design_limits,
     design_line,
     interval,
     intervals_of,
@@ -93,6 +94,7 @@ def summary(inputs: Inputs) -> list[Block]:
         Text(f"Experiment **{experiment}** \u00b7 warehouse {inputs.path} \u00b7 seqrob analysis {ids}", "note"),
         Text(f"**Question.** {QUESTION}", "lead"),
         Text(f"**Design.** {design_line(inputs.groups)}", "lead"),
+        *(Text(limit, "bullet") for limit in design_limits(inputs.groups)),
     ]
     several = len(inputs.groups) > 1
     for group in inputs.groups:

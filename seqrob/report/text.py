@@ -185,6 +185,27 @@ def design_line(groups) -> str:
     )
 
 
+def design_limits(groups) -> list[str]:
+    """What the design itself cannot tell (one language, one family, no 'none' baseline), as sentences.
+
+    Verdicts that a design cannot support (one order, one seed) are findings and say so
+    themselves; these are the questions the findings never ask of such a design."""
+    scores = pd.concat([g.scores for g in groups], ignore_index=True)
+    languages, families = sorted(scores["language"].unique()), sorted(scores["family"].dropna().unique())
+    limits = []
+    if len(languages) == 1:
+        limits.append(f"Cannot tell whether order acts differently in other languages: one language only ({languages[0]}).")
+    elif len(families) == 1:
+        limits.append(f"Cannot tell whether order acts differently in different families: all "
+                      f"{len(languages)} languages are in one family ({families[0]}).")  # fmt: skip
+    orders = groups[0].orders
+    baseline = groups[0].baseline
+    if len(orders) >= 2 and baseline not in orders:
+        limits.append(f"No '{baseline or 'none'}' baseline was run: orders are compared with each other "
+                      f"({orders[0]} stands in as the reference), not with fine-tuning on the target task alone.")  # fmt: skip
+    return limits
+
+
 def term_text(term: str) -> str:
     """A model term for reading: ``ordernli>qa:familyUralic`` -> ``order nli>qa \u00d7 family Uralic``."""
     parts = []
