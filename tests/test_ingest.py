@@ -788,3 +788,59 @@ def test_a_full_disk_is_one_line_and_the_warehouse_stays_usable(failure, tmp_pat
     with Warehouse(path) as wh:  # opens, holds what it held, and takes the file once there is room
         assert_same_tables(before, read_all(wh))
         assert list(wh.ingest([new])["rows_stored"]) == [len(scores_frame())]
+
+
+# --- re-ingests and refusals stay small (issue 14) -------------------------------------------
+
+
+def test_reingest_of_a_stored_file_compares_batch_by_batch(tiny_batches, mem_wh, populated, write, monkeypatch):
+    from seqrob.warehouse import ingest
+
+    populated(mem_wh)
+    stored = mem_wh.table("predictions")
+    path = write("again.parquet", predictions_frame())
+
+    def whole_file(*args, **kwargs):  # the exact path stages every row of the file
+        raise AssertionError("the re-ingest staged the whole file")
+
+    monkeypatch.setattr(ingest, "_stage_predictions", whole_file)
+    result = mem_wh.ingest([path])
+    n = len(predictions_frame())
+    assert (result["rows_read"].iloc[0], result["rows_stored"].iloc[0], result["rows_skipped"].iloc[0]) == (n, 0, n)
+    pd.testing.assert_frame_equal(mem_wh.table("predictions"), stored)
+
+
+def test_reingest_with_new_rows_stores_them_and_a_difference_is_still_refused(tiny_batches, mem_wh, populated, write):
+    populated(mem_wh)
+    frame = predictions_frame()
+    extra = pd.DataFrame({"run_id": [frame["run_id"].iloc[0]], "task": "xnli", "language": [frame["language"].iloc[0]],
+                          "example_id": ["new"], "correct": [1]})
+    result = mem_wh.ingest([write("more.parquet", pd.concat([frame, extra], ignore_index=True))])
+    assert (result["rows_stored"].iloc[0], result["rows_skipped"].iloc[0]) == (1, len(frame))
+    changed = frame.copy()
+    changed.loc[len(frame) - 1, "correct"] = 1 - changed.loc[len(frame) - 1, "correct"]
+    with pytest.raises(InputError, match=f"row {len(frame)}: this example's outcome differs from the one stored"):
+        mem_wh.ingest([write("changed.parquet", changed)])
+    assert len(mem_wh.table("predictions")) == len(frame) + 1
+
+
+def test_refused_ingests_do_not_grow_the_warehouse_file(tmp_path, write):
+    # 300,000 rows: enough for DuckDB to write the insert to the file before the commit.
+    n = 300_000
+    scores = pd.DataFrame({"run_id": ["big"], "order": "none", "seed": 1, "task": "xnli", "language": "de",
+                           "metric": "accuracy", "score": 0.5})
+    bad = pd.DataFrame({"run_id": "big", "task": "xnli", "language": "de",
+                        "example_id": [f"e{i}" for i in range(n)], "correct": np.arange(n) % 2})
+    bad.loc[n - 1, "correct"] = 7
+    path = write("bad.parquet", bad)
+    db = tmp_path / "w.duckdb"
+    with Warehouse(db) as wh:
+        wh.ingest_frames(scores=scores)
+        wh.con.execute("CHECKPOINT")
+        empty = db.stat().st_size
+        for _ in range(3):
+            with pytest.raises(InputError, match=f"row {n}, column 'correct'"):
+                wh.ingest([path])
+            assert db.stat().st_size <= empty
+        assert len(wh.table("predictions")) == 0
+    assert db.stat().st_size <= empty

@@ -93,8 +93,9 @@ def ingest_source(
                 con.register("_seqrob_touched", pa.table({"run_id": sorted(retry.touched)}))
                 con.execute("DELETE FROM predictions WHERE run_id IN (SELECT run_id FROM _seqrob_touched)")
                 con.unregister("_seqrob_touched")
+            con.execute("DROP TABLE IF EXISTS stage_new_predictions")
             source = reader()
-            result.rows_read = 0
+            result.rows_read = result.rows_skipped = 0
     seen = _stage_predictions(con, source, plan, result)
     _store_predictions(con, source.name, seen, result, replace=replace, overrides=overrides)
     return result
@@ -124,7 +125,10 @@ def _append(con: duckdb.DuckDBPyConnection, table: str, batch: pa.Table) -> None
     try:
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _seqrob_batch")
     finally:
-        con.unregister("_seqrob_batch")
+        try:
+            con.unregister("_seqrob_batch")
+        except duckdb.Error:  # an aborted transaction (disk full, Ctrl-C): keep the insert's own error
+            pass
 
 
 def _order(cells: Cells) -> pa.Array:
@@ -270,14 +274,23 @@ def _prediction_batches(source: Source, plan: Plan, result: IngestResult, langua
         raise InputError("the file has a header but no data rows", file=source.name, fix="export the results again")
 
 
+_OUTCOMES = ("correct", "value", "tp", "fp", "fn")
+
+
 def _predictions_fast(
     con: duckdb.DuckDBPyConnection, source: Source, plan: Plan, result: IngestResult
 ) -> dict[str, _FirstSeen]:
-    """Append straight to ``predictions``; valid when the file's runs have no stored outcomes
-    and the file repeats no example. Checked per batch (runs) and at the end (duplicates)."""
+    """Append straight to ``predictions``; valid when the file repeats no example and agrees
+    with every stored outcome. Checked per batch (runs, stored outcomes) and at the end (duplicates).
+
+    From the first batch that names a run with stored outcomes on, each batch is compared
+    with the stored rows: identical rows are skipped, new ones kept in a temp table (stored
+    at the end), and any difference sends the file down the exact path. A re-ingest of a
+    stored file so holds one batch at a time, not the whole file (issue 14)."""
     known = {row[0] for row in con.execute("SELECT run_id FROM runs").fetchall()}
     with_outcomes = {row[0] for row in con.execute("SELECT DISTINCT run_id FROM predictions").fetchall()}
     touched: set[str] = set()
+    comparing = False
     languages: dict[str, _FirstSeen] = {}
     for staged, rows in _prediction_batches(source, plan, result, languages):
         run_ids = set(pc.unique(staged["run_id"]).to_pylist())
@@ -292,10 +305,12 @@ def _predictions_fast(
                 column="run_id",
                 fix="ingest the run's scores first (list the scores file before the predictions file)",
             )
-        if run_ids & with_outcomes:
-            # Undo what earlier batches appended (their runs had no stored outcomes, so all
-            # of those runs' rows are this file's), including runs this batch shares with them.
-            raise _NeedsExactPath(touched)
+        if comparing or run_ids & with_outcomes:
+            if not comparing:
+                con.execute(_PREDICTION_STAGE.replace("stage_predictions", "stage_new_predictions"))
+                comparing = True
+            result.rows_skipped += _compare_batch(con, pa.table(staged), touched)
+            continue
         touched |= run_ids
         _append(con, "predictions", pa.table(staged))
     con.register("_seqrob_touched", pa.table({"run_id": sorted(touched)}))
@@ -310,8 +325,45 @@ def _predictions_fast(
         con.unregister("_seqrob_touched")
     if total != distinct:
         raise _NeedsExactPath(touched)
+    if comparing:
+        new, new_distinct = _one(
+            con, "SELECT count(*), count(DISTINCT hash(run_id, task, language, example_id)) FROM stage_new_predictions"
+        )
+        if new != new_distinct:
+            raise _NeedsExactPath(touched)
+        con.execute(
+            """INSERT INTO predictions BY NAME
+               SELECT run_id, task, language, example_id, correct, value, tp, fp, fn FROM stage_new_predictions"""
+        )
+        con.execute("DROP TABLE stage_new_predictions")
+        total += new
     result.rows_stored = total
     return languages
+
+
+def _compare_batch(con: duckdb.DuckDBPyConnection, batch: pa.Table, touched: set[str]) -> int:
+    """Compare one batch with the stored outcomes of its runs; keep its new rows in
+    ``stage_new_predictions``; return how many rows were identical to stored ones."""
+    present = set(batch.column_names)
+    differs = " OR ".join(f"s.{c} IS DISTINCT FROM w.{c}" if c in present else f"w.{c} IS NOT NULL" for c in _OUTCOMES)
+    stored = """(SELECT * FROM predictions WHERE run_id IN (SELECT DISTINCT run_id FROM _seqrob_batch)) w"""
+    con.register("_seqrob_batch", batch)
+    try:
+        conflicts, same = _one(
+            con,
+            f"""SELECT count(*) FILTER ({differs}), count(*) FROM _seqrob_batch s
+                JOIN {stored} USING (run_id, task, language, example_id)""",
+        )
+        if conflicts:  # the exact path finds the first problem (a repeat in the file comes first)
+            raise _NeedsExactPath(touched)
+        if same < batch.num_rows:
+            con.execute(
+                f"""INSERT INTO stage_new_predictions BY NAME SELECT s.* FROM _seqrob_batch s
+                    ANTI JOIN {stored} USING (run_id, task, language, example_id)"""
+            )
+    finally:
+        con.unregister("_seqrob_batch")
+    return same
 
 
 def _stage_predictions(

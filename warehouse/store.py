@@ -94,7 +94,13 @@ def _check_complete(con: duckdb.DuckDBPyConnection, path: str) -> None:
 def _disk_full(error: BaseException) -> bool:
     if isinstance(error, OSError):
         return error.errno == errno.ENOSPC
-    return isinstance(error, duckdb.IOException) and "no space left" in str(error).lower()
+    # DuckDB reports it as an IOException, or as a FatalException when the rollback also
+    # failed to write; either may be the context of the error that reached us.
+    while error is not None:
+        if isinstance(error, duckdb.Error) and "no space left" in str(error).lower():
+            return True
+        error = error.__context__
+    return False
 
 
 class Warehouse:
@@ -170,7 +176,10 @@ class Warehouse:
         try:
             yield self.con
         except BaseException:
-            self.con.execute("ROLLBACK")
+            try:
+                self.con.execute("ROLLBACK")
+            except duckdb.Error:  # the rollback failed too (a full disk): the block's own error tells why
+                pass
             raise
         self.con.execute("COMMIT")
 
@@ -293,10 +302,11 @@ class Warehouse:
                         [result.file, result.kind, result.rows_read, result.rows_stored, result.rows_skipped],
                     )
             except SeqrobError as error:
+                self._reclaim()
                 if results:  # say what did land, so the user knows what to re-run
                     error.args = (f"{error}{_already_stored(results)}",)
                 raise
-            except (OSError, duckdb.IOException) as error:
+            except (OSError, duckdb.Error) as error:
                 if not _disk_full(error):
                     raise
                 raise SeqrobError(
@@ -305,6 +315,21 @@ class Warehouse:
                 ) from None
             results.append(result)
         return _results_frame(results)
+
+    def _reclaim(self) -> None:
+        """Give back the blocks a refused ingest wrote (DuckDB writes large inserts to the
+        file before the commit; the rollback frees them, but the file keeps its size).
+
+        A checkpoint truncates free blocks at the end of the file, but skips when nothing
+        changed since the last one: an empty table created and dropped in one transaction
+        is that change. Best effort: a failure here must not hide the ingest's own error."""
+        if self.path == ":memory:" or self._read_only:
+            return
+        try:
+            self.con.execute("BEGIN TRANSACTION; CREATE TABLE _seqrob_reclaim (x INTEGER); DROP TABLE _seqrob_reclaim; COMMIT")
+            self.con.execute("CHECKPOINT")
+        except duckdb.Error:
+            pass
 
     def info(self, *, experiment: str | None = None):
         """The stored design: experiments, orders, seeds, languages per family, missing cells.

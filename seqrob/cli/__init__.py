@@ -44,7 +44,9 @@ demo.register(app)
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``seqrob`` script."""
     try:
-        app(args=argv, standalone_mode=False)
+        returned = app(args=argv, standalone_mode=False)
+        if returned == 130:  # typer turns Ctrl-C into a returned 130 when not standalone
+            raise KeyboardInterrupt
     except ClickException as error:  # a usage mistake: unknown option, missing argument, bad value
         context = getattr(error, "ctx", None)
         where = context.command_path if context is not None else "seqrob"
@@ -60,10 +62,23 @@ def main(argv: list[str] | None = None) -> None:
         console_error("interrupted: the warehouse keeps only what was committed before")
         sys.exit(130)
     except Exception as error:
+        if _interrupted(error):  # Ctrl-C while DuckDB ran a query (its own exception, not KeyboardInterrupt)
+            console_error("interrupted: the warehouse keeps only what was committed before")
+            sys.exit(130)
         if not _is_user_error(error):
             raise
         console_error(str(error))
         sys.exit(error.exit_code)
+
+
+def _interrupted(error: BaseException) -> bool:
+    """Whether ``error`` (or what it hides: an exception raised while handling another) is
+    DuckDB's answer to Ctrl-C."""
+    while error is not None:
+        if type(error).__name__ == "InterruptException" or "Query interrupted" in str(error):
+            return True
+        error = error.__context__
+    return False
 
 
 def _is_user_error(error: Exception) -> bool:
