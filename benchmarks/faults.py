@@ -155,13 +155,31 @@ def clean_ingest_seconds(files: IngestFiles, folder: Path) -> float:
     return time.monotonic() - start
 
 
-def _hurt_after(command: list[str], at: float, how: signal.Signals, *, group: bool) -> tuple[int, str, bool]:
+def _opened(pid: int, path: Path) -> bool:
+    """Whether process ``pid`` has ``path`` open (Linux /proc; elsewhere: assume so)."""
+    fds = Path(f"/proc/{pid}/fd")
+    if not Path("/proc").is_dir():
+        return True
+    with contextlib.suppress(OSError):
+        return any(os.path.realpath(fd) == str(path.resolve()) for fd in fds.iterdir())
+    return False
+
+
+def _hurt_after(command: list[str], at: float, how: signal.Signals, *, group: bool,
+                opened: Path | None = None) -> tuple[int, str, bool]:  # fmt: skip
     """Run ``command``; ``at`` seconds after its start send ``how`` (to its process group when
-    ``group``, as a terminal's Ctrl-C does). Returns (exit code, stderr, whether it was hit)."""
+    ``group``, as a terminal's Ctrl-C does). With ``opened``, not before the process has that
+    file open: a signal during interpreter start-up, before the command runs at all, is not a
+    fault of the command (on a loaded machine start-up alone can take over a second).
+    Returns (exit code, stderr, whether it was hit)."""
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    began = time.monotonic()
+    if opened is not None:
+        while process.poll() is None and not _opened(process.pid, opened) and time.monotonic() - began < 60:
+            time.sleep(0.01)
     hit = False
     try:
-        process.wait(timeout=at)
+        process.wait(timeout=max(0.0, at - (time.monotonic() - began)))
     except subprocess.TimeoutExpired:
         hit = True
         if group:
@@ -190,7 +208,7 @@ def interrupt_ingest_trial(files: IngestFiles, folder: Path, at: float) -> list[
     """Ctrl-C (SIGINT to the process group) ``at`` seconds into ``seqrob ingest``:
     exit 130 and one line, or it had finished; the warehouse consistent; a rerun completes."""
     db = new_warehouse(folder / "interrupted.duckdb")
-    code, err, hit = _hurt_after(ingest_command(files, db), at, signal.SIGINT, group=True)
+    code, err, hit = _hurt_after(ingest_command(files, db), at, signal.SIGINT, group=True, opened=db)
     if not hit or (code == 0 and _complete(db, files)):
         problems = []  # it had finished (or finished as the signal came): exit 0 with everything stored is right
     else:
