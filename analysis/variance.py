@@ -579,7 +579,9 @@ def _permutation_row(group, orders: list[int], values: np.ndarray, *, what: str,
             "skew, outlier runs and seed effects when the orders' runs are exchangeable within a seed")  # fmt: skip
     if result["smallest_p"] > (1 - (confidence or 0.95)):
         text += f"; the smallest p this design can give is {result['smallest_p']:.3g}"
-    row.update(statistic=result["statistic"], p_value=result["p_value"], estimate=result["scale_ratio"])
+    # The pair's oriented ratio; over all orders, largest over smallest (with two orders too).
+    estimate = result["scale_ratio"] if what == "of the pair" else float(np.exp(result["statistic"]))
+    row.update(statistic=result["statistic"], p_value=result["p_value"], estimate=estimate)
     text += ("; estimate: the ratio of the orders' mean absolute deviations from their medians (the scale ratio the "
              "test centres on: the SD ratio when the orders differ in scale only)")  # fmt: skip
     if confidence is not None and "interval" in result:
