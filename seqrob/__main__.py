@@ -1,5 +1,5 @@
 """``python -m seqrob`` is the ``seqrob`` command."""
 
-from seqrob.cli import main
+from seqrob.cli import run
 
-main()
+run()

@@ -11,6 +11,7 @@ command imports the library (pandas, DuckDB, the statistics) when it runs.
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import typer
@@ -41,8 +42,22 @@ report.register(app)
 demo.register(app)
 
 
+def run() -> None:
+    """The ``seqrob`` script and ``python -m seqrob``: :func:`main`, then deaf to Ctrl-C.
+
+    Once the command has returned, what it did is committed; a Ctrl-C while the
+    interpreter tears down (closing DuckDB, freeing modules: a tenth of a second or more)
+    would otherwise kill the process silently with SIGINT, a failure with no message for
+    work that was done. Not part of :func:`main`, which tests call in their own process.
+    """
+    try:
+        main()
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``seqrob`` script."""
+    """The command line on ``argv`` (``sys.argv`` when None), with one-line errors."""
     try:
         returned = app(args=argv, standalone_mode=False)
         if returned == 130:  # typer turns Ctrl-C into a returned 130 when not standalone
