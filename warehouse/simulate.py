@@ -13,8 +13,11 @@ the units the analyses report (accuracy); ``scale="logit"`` builds the same sum
 on the logit scale (near-ceiling, skewed scores; effects are log-odds shifts).
 Options add noise that analyses typically do not assume: run x family effects,
 per-family and per-language SDs, heavy-tailed run effects, outlier runs, unequal
-seeds per order and missing cells. See :func:`simulate` for the model and
-:meth:`Truth.expected_contrasts` for what "the true difference" means.
+seeds per order and missing cells. Several training methods (``methods=["finetune",
+"prompt"]``) run every order with the same seeds; method effects, order x method
+effects and per-method run SDs can be planted. See :func:`simulate` for the model,
+:meth:`Truth.expected_contrasts` for what "the true difference" means and
+:meth:`Truth.expected_method_contrasts` for the differences between methods.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ __all__ = [
     "Simulation",
     "Truth",
     "parse_effect",
+    "parse_method_effect",
     "simulate",
     "write",
 ]
@@ -76,9 +80,13 @@ DEFAULT_LANGUAGES: tuple[str, ...] = tuple(DEFAULT_FAMILIES)
 FORMATS = ("parquet", "csv", "jsonl")
 
 ANY_FAMILY = "*"
+_DEFAULT_METHOD = "finetune"  # simulate()'s default method
+ALL_ORDERS = "*"  # the ``order`` of Truth.expected_method_contrasts rows averaged over every order
 _TRUTH_FORMAT = "seqrob-simulation-truth"
-_TRUTH_VERSION = 2  # 2: scale, run x family effects, SD multipliers, t tails, outliers, unequal seeds, missing cells
-_TRUTH_VERSIONS = (1, 2)  # versions from_dict reads (1: none of version 2's options)
+# 2: scale, run x family effects, SD multipliers, t tails, outliers, unequal seeds, missing cells
+# 3: several methods (methods, method_effects, method_run_sd, a method column in cells)
+_TRUTH_VERSION = 3
+_TRUTH_VERSIONS = (1, 2, 3)  # versions from_dict reads (1: none of version 2's options; 2: one method)
 # Names the layout of the random streams; bump it if a change alters the draws
 # that a given ``seed`` produces.
 GENERATOR = "seqrob.simulate/1"
@@ -97,14 +105,14 @@ _CELL_COLUMNS = (
     "task", "order", "seed", "run_id", "language", "family", "delta",
     "language_effect", "seed_effect", "run_effect", "residual_effect",
     "p_raw", "p", "clipped",
-    "family_scale", "run_family_effect", "outlier", "linear_predictor", "missing",
+    "family_scale", "run_family_effect", "outlier", "linear_predictor", "missing", "method",
 )  # fmt: skip
 _CELL_FLOATS = (
     "delta", "language_effect", "seed_effect", "run_effect", "residual_effect", "p_raw", "p",
     "family_scale", "run_family_effect", "linear_predictor",
 )  # fmt: skip
 _CELL_BOOLS = ("clipped", "outlier", "missing")
-_CELL_STRINGS = ("task", "order", "run_id", "language", "family")
+_CELL_STRINGS = ("task", "order", "run_id", "language", "family", "method")
 
 
 # --- the truth --------------------------------------------------------------------
@@ -144,6 +152,21 @@ class _Parameters:
     outlier_shift: float
     seeds_per_order: Mapping[str, int]
     missing_cells: float
+    methods: tuple[str, ...]
+    method_effects: tuple[Mapping[str, Any], ...]
+    method_run_sd: Mapping[str, Mapping[str, float]]
+
+
+@dataclass(frozen=True)
+class _ContrastContext:
+    """Lookups shared by the rows of one table of :class:`Truth`'s expected contrasts."""
+
+    families: list[str]  # in the order of their first language
+    members: dict[str, list[str]]  # family -> its languages
+    delta: pd.Series  # (task, method, order, family) -> planted delta
+    mean_p: pd.Series  # (task, method, family, order) -> mean p of the kept cells
+    language_effect: pd.Series | None  # (task, language) -> drawn effect; logit scale only
+    cache: dict  # expectations already computed
 
 
 @dataclass(frozen=True, eq=False)
@@ -156,13 +179,28 @@ class Truth(_Parameters):
         The design. ``families`` maps every language to its family; ``seeds``
         lists every seed value drawn (an order may keep fewer: ``seeds_per_order``).
     effects
-        The effects as given, one dict per key: ``task`` (None = every task),
-        ``order``, ``family`` (``"*"`` = every family) and ``delta``. The resolved
-        value for every cell is the ``delta`` column of :attr:`cells`.
+        The order effects as given, one dict per key: ``task`` (None = every task),
+        ``order``, ``family`` (``"*"`` = every family) and ``delta``, and
+        ``method`` for a key that names a method (absent: every method). The
+        resolved value for every cell is the ``delta`` column of :attr:`cells`
+        (with the method effect added).
+    methods
+        Every method simulated (``(method,)`` for one); each runs every order
+        with the same seed values.
+    method
+        The label of the runs (one method), or the reference method of several:
+        the one :meth:`expected_method_contrasts` compares the others with by
+        default and that takes no method effect.
+    method_effects
+        The method effects as given, one dict per key: ``task`` (None = every
+        task), ``method``, ``family`` (``"*"`` = every family) and ``delta``;
+        empty for one method.
+    method_run_sd
+        Method -> order -> run SD: the resolved ``run_sd`` of every method x order.
     base, language_sd, seed_sd, run_sd, residual_sd, n_examples,
-    example_correlation, clip_low, clip_high, outcomes, metric, experiment,
-    method, seed
-        The parameters of :func:`simulate`; ``run_sd`` is resolved to one SD per order.
+    example_correlation, clip_low, clip_high, outcomes, metric, experiment, seed
+        The parameters of :func:`simulate`; ``run_sd`` is resolved to one SD per
+        order (of the reference method; :attr:`method_run_sd` has every method's).
     scale, run_family_sd, family_sd_scale, language_sd_scale, run_tail_df,
     outlier_rate, outlier_shift, seeds_per_order, missing_cells
         The noise options of :func:`simulate`, resolved: ``family_sd_scale``
@@ -170,10 +208,12 @@ class Truth(_Parameters):
         none was given), ``seeds_per_order`` every order (the number of seed
         values it kept, the first ones of ``seeds``).
     cells
-        One row per task x order x kept seed x language, run-major: ``task,
-        order, seed, run_id, language, family, delta, language_effect,
-        seed_effect, run_effect, residual_effect, p_raw, p, clipped,
-        family_scale, run_family_effect, outlier, linear_predictor, missing``.
+        One row per task x method x order x kept seed x language, run-major
+        (method, order, seed, task, language): ``task, order, seed, run_id,
+        language, family, delta, language_effect, seed_effect, run_effect,
+        residual_effect, p_raw, p, clipped, family_scale, run_family_effect,
+        outlier, linear_predictor, missing, method``. ``delta`` is the planted
+        effect of the cell: its method effect plus its order effect.
         ``linear_predictor`` is the sum of the terms on the model's scale,
         ``base`` (``logit(base)`` on the logit scale) ``+ language_effect + delta
         + seed_effect + family_scale * run_effect + run_family_effect +
@@ -191,6 +231,12 @@ class Truth(_Parameters):
         Number of cells whose ``p_raw`` fell outside ``[clip_low, clip_high]``.
     generator
         Version of the random-stream layout that produced the draws.
+
+    Notes
+    -----
+    With several methods the tables :attr:`deltas`, :attr:`run_effects`,
+    :attr:`run_family_effects` and :meth:`expected_contrasts` have a ``method``
+    column after ``task`` (with one method they have none, as before).
     """
 
     cells: pd.DataFrame = field(repr=False)
@@ -217,32 +263,52 @@ class Truth(_Parameters):
     def run_effects(self) -> pd.DataFrame:
         """Drawn run effects ``v``: ``task, order, seed, run_id, sd, effect, outlier``.
 
-        ``sd`` is the order's run SD (a family's cells get ``family_scale * effect``);
-        ``outlier`` says whether the run is an outlier run.
+        ``sd`` is the run SD of the run's order (and method; a family's cells get
+        ``family_scale * effect``); ``outlier`` says whether the run is an
+        outlier run. With several methods a ``method`` column follows ``task``.
         """
-        table = self.cells.drop_duplicates(["task", "order", "seed"])
-        table = table[["task", "order", "seed", "run_id", "run_effect", "outlier"]].rename(
-            columns={"run_effect": "effect"}
-        )
-        table.insert(4, "sd", table["order"].map(dict(self.run_sd)).astype(float))
+        keys = self._keys("order", "seed")
+        table = self.cells.drop_duplicates(keys)
+        table = table[[*keys, "run_id", "run_effect", "outlier"]].rename(columns={"run_effect": "effect"})
+        if self._several:
+            sd = [self.method_run_sd[m][o] for m, o in zip(table["method"], table["order"])]
+            table.insert(5, "sd", np.array(sd, dtype=float))
+        else:
+            table.insert(4, "sd", table["order"].map(dict(self.run_sd)).astype(float))
         return table.reset_index(drop=True)
 
     @property
     def run_family_effects(self) -> pd.DataFrame:
-        """Drawn run x family effects ``w``: ``task, order, seed, run_id, family, sd, effect``."""
-        table = self.cells.drop_duplicates(["task", "order", "seed", "family"])
-        table = table[["task", "order", "seed", "run_id", "family", "run_family_effect"]].rename(
-            columns={"run_family_effect": "effect"}
-        )
+        """Drawn run x family effects ``w``: ``task, order, seed, run_id, family, sd, effect``.
+
+        With several methods a ``method`` column follows ``task``.
+        """
+        keys = self._keys("order", "seed")
+        table = self.cells.drop_duplicates([*keys, "family"])
+        table = table[[*keys, "run_id", "family", "run_family_effect"]].rename(columns={"run_family_effect": "effect"})
         sd = {family: self.run_family_sd * scale for family, scale in self.family_sd_scale.items()}
-        table.insert(5, "sd", table["family"].map(sd).astype(float))
+        table.insert(len(keys) + 2, "sd", table["family"].map(sd).astype(float))
         return table.reset_index(drop=True)
 
     @property
     def deltas(self) -> pd.DataFrame:
-        """Resolved planted effects: ``task, order, family, delta`` (0 where none was given)."""
-        table = self.cells.drop_duplicates(["task", "order", "family"])
-        return table[["task", "order", "family", "delta"]].reset_index(drop=True)
+        """Resolved planted effects: ``task, order, family, delta`` (0 where none was given).
+
+        With several methods a ``method`` column follows ``task``, and ``delta``
+        is the method effect plus the order effect (what the cells add).
+        """
+        keys = self._keys("order", "family")
+        table = self.cells.drop_duplicates(keys)
+        return table[[*keys, "delta"]].reset_index(drop=True)
+
+    @property
+    def _several(self) -> bool:
+        """Whether several methods were simulated (the derived tables then have a ``method`` column)."""
+        return len(self.methods) > 1
+
+    def _keys(self, *names: str) -> list[str]:
+        """``task``, ``method`` with several methods, then ``names``."""
+        return ["task", "method", *names] if self._several else ["task", *names]
 
     def expected_contrasts(self, *, pairwise: bool = False) -> pd.DataFrame:
         """The true order differences per task and family.
@@ -283,6 +349,11 @@ class Truth(_Parameters):
             - ``n_seeds, n_languages``: seeds (the smaller count of the two
               orders) and languages averaged in ``realised_difference``.
 
+            With several methods, one row per task x method x family x
+            contrast, with a ``method`` column after ``task``: the order
+            contrast under that method (its method effect cancels; its run SD
+            counts). :meth:`expected_method_contrasts` compares the methods.
+
         Notes
         -----
         Probability scale: for a random language of the family and a random
@@ -322,56 +393,142 @@ class Truth(_Parameters):
             pairs = [(orders[j], orders[i]) for i in range(len(orders)) for j in range(i + 1, len(orders))]
         else:
             pairs = [(order, self.baseline) for order in orders if order != self.baseline]
-        family_order = list(dict.fromkeys(self.families[code] for code in self.languages))
-        members = {family: [code for code in self.languages if self.families[code] == family] for family in family_order}
-        delta = self.deltas.set_index(["task", "order", "family"])["delta"]
-        mean_p = self.cells.groupby(["task", "family", "order"], sort=False)["p"].mean()
-        if self.scale == "logit":
-            language_effect = self.language_effects.set_index(["task", "language"])["effect"]
-        cache: dict[tuple, float] = {}  # equal inputs give the identical number (an exact 0 difference)
+        context = self._contrast_context()
         rows = []
         for task in self.tasks:
-            for family in family_order:
-                for order, reference in pairs:
-                    d_order = float(delta[(task, order, family)])
-                    d_reference = float(delta[(task, reference, family)])
-                    planted = d_order - d_reference
-                    if self.scale == "logit":
-                        effects = [float(language_effect[(task, code)]) for code in members[family]]
-                        difference = self._mean_p(order, family, d_order, effects, cache) - self._mean_p(
-                            reference, family, d_reference, effects, cache
+            for method in self.methods:
+                for family in context.families:
+                    for order, reference in pairs:
+                        planted, difference, realised = self._difference(
+                            context, task, family, (method, order), (method, reference)
                         )
-                    else:
-                        bias = self._clip_bias(order, family, d_order, cache) - self._clip_bias(
-                            reference, family, d_reference, cache
+                        rows.append(
+                            {
+                                "task": task,
+                                "method": method,
+                                "family": family,
+                                "order": order,
+                                "baseline": reference,
+                                "delta": planted,
+                                "difference": difference,
+                                "realised_difference": realised,
+                                "n_seeds": min(self.seeds_per_order[order], self.seeds_per_order[reference]),
+                                "n_languages": len(context.members[family]),
+                            }
                         )
-                        difference = planted + bias
-                    rows.append(
-                        {
-                            "task": task,
-                            "family": family,
-                            "order": order,
-                            "baseline": reference,
-                            "delta": planted,
-                            "difference": difference,
-                            "realised_difference": float(
-                                mean_p[(task, family, order)] - mean_p[(task, family, reference)]
-                            ),
-                            "n_seeds": min(self.seeds_per_order[order], self.seeds_per_order[reference]),
-                            "n_languages": len(members[family]),
-                        }
-                    )
         columns = ["task", "family", "order", "baseline", "delta", "difference", "realised_difference"]
+        if self._several:
+            columns.insert(1, "method")
         return pd.DataFrame(rows, columns=[*columns, "n_seeds", "n_languages"])
 
-    def _variances(self, order: str, family: str, language: str) -> tuple[float, tuple[float, ...]]:
-        """Variance of the normal terms of a cell, and of its Student-t terms (none without tails).
+    def expected_method_contrasts(self, *, pairwise: bool = False) -> pd.DataFrame:
+        """The true method differences per task and family, in every order and averaged over the orders.
+
+        Parameters
+        ----------
+        pairwise
+            False (default): every method against the reference method
+            :attr:`method`. True: every pair of methods, later method (as listed
+            in :attr:`methods`) minus earlier.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per task x family x method contrast x order (each order, then
+            ``"*"``); empty with one method:
+
+            - ``task, family, method, reference``: the contrast is ``method - reference``.
+            - ``order``: the order both methods are compared in, or ``"*"``: the
+              difference of the family mean averaged over every order with equal
+              weights (the method main effect).
+            - ``delta``: the planted difference ``delta[method, order, family] -
+              delta[reference, order, family]`` (method effects plus the order
+              effects under each method), on the model's scale; for ``"*"`` its
+              mean over the orders.
+            - ``difference``: the population-level expected difference of scores
+              (probability units), computed as in :meth:`expected_contrasts`
+              (clipping, the logit link, outliers and t tails accounted for, with
+              each method's run SD); for ``"*"`` its mean over the orders.
+            - ``realised_difference``: the expected difference given the drawn
+              effects: the mean over the family's languages and the order's kept
+              seeds of ``p[method]`` minus ``p[reference]`` (the seeds' effects
+              cancel: both methods share them); for ``"*"`` its mean over the orders.
+            - ``n_seeds, n_languages``: the order's kept seeds (for ``"*"`` the
+              fewest of any order) and the family's languages.
+
+        Notes
+        -----
+        The order x method interaction of order ``o`` is the row of ``o`` minus
+        the row of the baseline order (the order contrast under ``method`` minus
+        the one under ``reference``; :meth:`expected_contrasts` has each).
+        """
+        methods = list(self.methods)
+        if pairwise:
+            pairs = [(methods[j], methods[i]) for i in range(len(methods)) for j in range(i + 1, len(methods))]
+        else:
+            pairs = [(method, self.method) for method in methods if method != self.method]
+        context = self._contrast_context()
+        rows = []
+        for task in self.tasks:
+            for family in context.families:
+                for method, reference in pairs:
+                    values = []
+                    for order in self.orders:
+                        values.append(self._difference(context, task, family, (method, order), (reference, order)))
+                        rows.append((task, family, method, reference, order, *values[-1], self.seeds_per_order[order]))
+                    means = [_mean(column) for column in zip(*values)]
+                    rows.append((task, family, method, reference, ALL_ORDERS, *means, min(self.seeds_per_order.values())))
+        columns = ["task", "family", "method", "reference", "order", "delta", "difference", "realised_difference", "n_seeds"]
+        table = pd.DataFrame(rows, columns=columns).astype({"n_seeds": "int64"})
+        table["n_languages"] = table["family"].map({f: len(m) for f, m in context.members.items()}).astype("int64")
+        return table
+
+    def _contrast_context(self) -> _ContrastContext:
+        """What :meth:`_difference` looks up, computed once per table."""
+        family_order = list(dict.fromkeys(self.families[code] for code in self.languages))
+        members = {family: [code for code in self.languages if self.families[code] == family] for family in family_order}
+        cells = self.cells
+        delta = cells.drop_duplicates(["task", "method", "order", "family"]).set_index(["task", "method", "order", "family"])
+        mean_p = cells.groupby(["task", "method", "family", "order"], sort=False)["p"].mean()
+        language_effect = None
+        if self.scale == "logit":
+            language_effect = self.language_effects.set_index(["task", "language"])["effect"]
+        return _ContrastContext(family_order, members, delta["delta"], mean_p, language_effect, {})
+
+    def _difference(
+        self, context: _ContrastContext, task: str, family: str, one: tuple[str, str], other: tuple[str, str]
+    ) -> tuple[float, float, float]:
+        """Planted, population-level and realised difference ``one - other`` of two (method, order) pipelines."""
+        (method, order), (reference_method, reference) = one, other
+        d_order = float(context.delta[(task, method, order, family)])
+        d_reference = float(context.delta[(task, reference_method, reference, family)])
+        sd_order = self.method_run_sd[method][order]
+        sd_reference = self.method_run_sd[reference_method][reference]
+        planted = d_order - d_reference
+        cache = context.cache  # equal inputs give the identical number (an exact 0 difference)
+        if self.scale == "logit":
+            effects = [float(context.language_effect[(task, code)]) for code in context.members[family]]
+            difference = self._mean_p(sd_order, family, d_order, effects, cache) - self._mean_p(
+                sd_reference, family, d_reference, effects, cache
+            )
+        else:
+            bias = self._clip_bias(sd_order, family, d_order, cache) - self._clip_bias(
+                sd_reference, family, d_reference, cache
+            )
+            difference = planted + bias
+        realised = float(
+            context.mean_p[(task, method, family, order)] - context.mean_p[(task, reference_method, family, reference)]
+        )
+        return planted, difference, realised
+
+    def _variances(self, run_sd: float, family: str, language: str) -> tuple[float, tuple[float, ...]]:
+        """Variance of the normal terms of a cell with run SD ``run_sd``, and of its Student-t terms (none without tails).
 
         The language effect counts on the probability scale (it is integrated out
         there), not on the logit scale (held at its drawn value).
         """
         k, m = self.family_sd_scale[family], self.language_sd_scale[language]
-        run = (k * self.run_sd[order]) ** 2
+        run = (k * run_sd) ** 2
         run_family = (k * self.run_family_sd) ** 2
         language_part = self.language_sd**2 if self.scale == "probability" else 0.0
         residual = (k * m * self.residual_sd) ** 2
@@ -379,12 +536,12 @@ class Truth(_Parameters):
             return language_part + self.seed_sd**2 + run + run_family + residual, ()
         return language_part + self.seed_sd**2 + residual, (run, run_family)
 
-    def _clip_bias(self, order: str, family: str, delta: float, cache: dict) -> float:
-        """``E[clip(X)] - E[X]`` for the unclipped probability X of a random cell of ``order`` in ``family``."""
+    def _clip_bias(self, run_sd: float, family: str, delta: float, cache: dict) -> float:
+        """``E[clip(X)] - E[X]`` for the unclipped probability X of a random cell in ``family`` (run SD ``run_sd``)."""
         groups: dict[tuple, int] = {}
         for code in self.languages:
             if self.families[code] == family:
-                key = self._variances(order, family, code)
+                key = self._variances(run_sd, family, code)
                 groups[key] = groups.get(key, 0) + 1
         n = sum(groups.values())
         mean = self.base + delta
@@ -398,13 +555,13 @@ class Truth(_Parameters):
             total += count / n * cache[key]
         return total
 
-    def _mean_p(self, order: str, family: str, delta: float, effects: list[float], cache: dict) -> float:
+    def _mean_p(self, run_sd: float, family: str, delta: float, effects: list[float], cache: dict) -> float:
         """Logit scale: the mean over the family's languages of ``E[p]`` (language effects held at ``effects``)."""
         codes = [code for code in self.languages if self.families[code] == family]
         values = []
         for code, effect in zip(codes, effects):
             center = float(logit(self.base)) + effect + delta
-            normal, tails = self._variances(order, family, code)
+            normal, tails = self._variances(run_sd, family, code)
             key = ("logit", center, normal, tails)
             if key not in cache:
                 cache[key] = _expected(_expit_normal_means, center, normal, tails, self.run_tail_df, self._outliers(), ())
@@ -468,6 +625,9 @@ class Truth(_Parameters):
                 "outlier_shift": self.outlier_shift,
                 "seeds_per_order": dict(self.seeds_per_order),
                 "missing_cells": self.missing_cells,
+                "methods": list(self.methods),
+                "method_effects": [dict(effect) for effect in self.method_effects],
+                "method_run_sd": {method: dict(sds) for method, sds in self.method_run_sd.items()},
             },
             "n_clipped": self.n_clipped,
             "cells": cells,
@@ -475,7 +635,7 @@ class Truth(_Parameters):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str | None = None) -> Truth:
-        """Rebuild a :class:`Truth` from :meth:`to_dict` output (version 1 truths too)."""
+        """Rebuild a :class:`Truth` from :meth:`to_dict` output (version 1 and 2 truths too)."""
         if not isinstance(data, Mapping) or data.get("format") != _TRUTH_FORMAT:
             raise InputError(
                 "not a seqrob simulation truth", file=source, fix="pass the truth.json written by seqrob simulate"
@@ -492,6 +652,8 @@ class Truth(_Parameters):
             raw = dict(data["cells"])
             if version == 1:  # written before the noise options: every one of them off
                 p, raw = _upgrade_version_1(p, raw)
+            if version in (1, 2):  # written before several methods: one method
+                p, raw = _upgrade_version_2(p, raw)
             cells = _cells_from_columns(raw)
             return cls(
                 **_parameters_from_dict(p),
@@ -557,6 +719,18 @@ def _upgrade_version_1(p: Mapping[str, Any], raw: dict) -> tuple[dict, dict]:
     return p, raw
 
 
+def _upgrade_version_2(p: Mapping[str, Any], raw: dict) -> tuple[dict, dict]:
+    """A version 2 truth's parameters and cell columns, as a version 3 truth of its one method."""
+    p = {
+        **p,
+        "methods": [p["method"]],
+        "method_effects": [],
+        "method_run_sd": {p["method"]: dict(p["run_sd"])},
+    }
+    raw["method"] = [p["method"]] * len(raw["p"])
+    return p, raw
+
+
 def _cells_from_columns(raw: Mapping[str, Any]) -> pd.DataFrame:
     """:attr:`Truth.cells` from the column lists of :meth:`Truth.to_dict`, with its dtypes."""
     cells = pd.DataFrame({column: raw[column] for column in _CELL_COLUMNS})
@@ -605,6 +779,9 @@ def _parameters_from_dict(p: Mapping[str, Any]) -> dict[str, Any]:
         "outlier_shift": float(p["outlier_shift"]),
         "seeds_per_order": {str(k): int(v) for k, v in p["seeds_per_order"].items()},
         "missing_cells": float(p["missing_cells"]),
+        "methods": tuple(str(m) for m in p["methods"]),
+        "method_effects": tuple(dict(effect) for effect in p["method_effects"]),
+        "method_run_sd": {str(m): {str(k): float(v) for k, v in sds.items()} for m, sds in p["method_run_sd"].items()},
     }
 
 
@@ -616,7 +793,8 @@ class Simulation:
     ----------
     scores
         One row per run x task x language: ``run_id, order, seed, task,
-        language, metric, score, experiment, method, n_examples, family``.
+        language, metric, score, experiment, method, n_examples, family``
+        (``method``: the run's method; one value unless several ``methods``).
     predictions
         One row per run x task x language x example: ``run_id, task, language,
         example_id, correct`` (int8, 0/1); None when simulated with
@@ -669,6 +847,8 @@ def simulate(
     outlier_shift: float = 0.0,
     seeds_per_order: Mapping[str, int] | None = None,
     missing_cells: float = 0.0,
+    methods: Sequence[str] | None = None,
+    method_effects: Mapping[str | tuple[str, ...], float] | None = None,
 ) -> Simulation:
     """Simulate stored runs from a known truth.
 
@@ -693,14 +873,28 @@ def simulate(
         ``"*"``. The most specific key wins:
         ``(task, order, family) > (task, order, "*") > (order, family) > (order, "*")``.
         The baseline order takes no effect (it is the reference, delta = 0).
+        With several methods, keys without a method apply to every method;
+        ``(method, order, family)`` and ``(method, task, order, family)`` to one
+        method (an order x method interaction) and take precedence over every
+        key without a method: a key naming the method beats one that does not,
+        then one naming the task, then a named family beats ``"*"``:
+        ``(method, task, order, family) > (method, task, order, "*") >
+        (method, order, family) > (method, order, "*") > (task, order, family) > ...``.
+        A 3-tuple whose first name is a method is ``(method, order, family)``,
+        one whose first name is a task ``(task, order, family)`` (a name that
+        is both is refused: rename the task or the method). An order effect is a
+        difference from the baseline order under the same method.
     base
         Mean probability of a correct answer under the baseline (on the logit
         scale the latent mean is ``logit(base)``, so ``base`` must be in (0, 1)).
     language_sd, seed_sd, residual_sd
         SDs of the language, seed and run x language effects (on the model's scale).
     run_sd
-        SD of the run (seed x order) effect: one value, or one per order (every
-        order named). Different values per order plant a variance effect.
+        SD of the run (seed x order, or seed x method x order) effect: one
+        value, or a mapping keyed by order, by method or by ``(method, order)``
+        that gives every method x order an SD (the most specific key wins:
+        ``(method, order) > method > order``). Different values per order plant
+        a variance effect of the order, per method one of the method.
     n_examples
         Examples per language and task (shared by every run).
     example_correlation
@@ -711,8 +905,13 @@ def simulate(
         either way (the outcomes are drawn and averaged, then dropped).
     tasks
         Target task names; each has its own independent draws.
-    metric, experiment, method
+    metric, experiment
         Labels written into ``scores``.
+    method
+        The method written into ``scores``. With ``methods``, the reference
+        method (method effects are differences from it, and it takes none): one
+        of ``methods``, or left at its default ``"finetune"``, which means
+        ``"finetune"`` if listed, else the first of ``methods``.
     seed
         Seed of the random streams (a non-negative integer).
     baseline
@@ -748,6 +947,21 @@ def simulate(
         Share in [0, 1) of run x language cells dropped at random (for every task
         of the run) from scores and predictions; ``truth.cells`` keeps them,
         marked ``missing``. Default 0.
+    methods
+        Several training methods (``["finetune", "prompt"]``); default None: the
+        one ``method``. Each run is one method x order x seed; every method
+        runs every order with the same seed values (``seeds_per_order`` holds
+        for every method), and its ``run_id`` is
+        ``{experiment}-{method}-{order}-s{seed}`` (``{experiment}-{order}-s{seed}``
+        with one method, even if given as ``methods=[method]``).
+    method_effects
+        Planted method effects: a shift of every order of a method (the
+        baseline order included) relative to the reference method ``method``,
+        on the model's scale. Keys: ``method`` or ``(method, "*")`` (every
+        family, every task), ``(method, family)``, ``(task, method, family)``;
+        the most specific key wins: ``(task, method, family) > (task, method,
+        "*") > (method, family) > (method, "*")``. The reference method takes
+        none. A cell's planted effect is its method effect plus its order effect.
 
     Returns
     -------
@@ -760,10 +974,12 @@ def simulate(
         A parameter has a wrong type or an out-of-range value, or a language has no family.
     DesignError
         The design cannot be simulated as asked (empty or duplicated orders,
-        seeds, languages or tasks; an effect naming an order, family or task not
-        in the design, or the baseline; a scale naming a family or language not
-        in the design; ``seeds_per_order`` naming an unknown order or keeping
-        fewer than 1 or more than all seeds).
+        seeds, languages, tasks or methods; an effect naming an order, family,
+        task or method not in the design, or the baseline; a method effect
+        naming the reference method; ``method`` not among ``methods``; a
+        ``run_sd`` that leaves a method x order without an SD; a scale naming a
+        family or language not in the design; ``seeds_per_order`` naming an
+        unknown order or keeping fewer than 1 or more than all seeds).
 
     Warns
     -----
@@ -802,6 +1018,16 @@ def simulate(
     All effects except ``B`` (and missingness) are independent across tasks; a
     run (one order and seed) carries one ``run_id`` for all its tasks.
 
+    Several methods: the order index ``o`` above runs over *pipelines*, every
+    method x order, and ``delta[t,(m,o),f] = mu[t,m,f] + d[t,m,o,f]``: the
+    method effect ``mu`` (``method_effects``, 0 for the reference method) plus
+    the order effect ``d`` (``effects``, 0 for the baseline order). The
+    language effects ``a``, seed effects ``u`` and example difficulties ``g``
+    are shared by every method and order of a seed, as in training where a seed
+    fixes the data order and initialisation of every pipeline; the run effects
+    ``v`` (SD ``run_sd[m, o]``), ``w``, ``e``, ``B``, missing cells and the
+    outcomes' ``h`` are drawn per run (method x order x seed).
+
     Every run and cell is drawn; ``seeds_per_order`` and ``missing_cells`` then
     drop some from the output (missing completely at random), so the draws of
     the others are those of the full design.
@@ -816,6 +1042,9 @@ def simulate(
     default the output is that of the model without them. Changing the SDs
     rescales the same standard normal draws, and a seed's draws do not depend
     on which other seeds are simulated (10 seeds extend the same design's 6).
+    With several methods each stream draws the per-run terms of every pipeline
+    in turn (method-major), so the draws of one method depend on the list of
+    methods; one method (``methods`` None or one name) draws exactly as before.
 
     Examples
     --------
@@ -835,6 +1064,18 @@ def simulate(
     ...                run_sd=0.3, family_sd_scale={"Uralic": 3.0}, outlier_rate=0.1, outlier_shift=2.0)
     >>> bool(sim.scores["score"].median() > 0.9)
     True
+
+    Fine-tuning against prompt tuning: prompt tuning 2 points lower everywhere,
+    ``nli>qa`` helping Uralic only under prompt tuning, prompt tuning noisier:
+
+    >>> sim = simulate(seeds=3, families=DEFAULT_FAMILIES, methods=["finetune", "prompt"],
+    ...                method_effects={"prompt": -0.02}, effects={("prompt", "nli>qa", "Uralic"): 0.05},
+    ...                run_sd={"finetune": 0.01, "prompt": 0.03})
+    >>> sim.scores.groupby("method")["run_id"].nunique().to_dict()
+    {'finetune': 9, 'prompt': 9}
+    >>> m = sim.truth.expected_method_contrasts().query("family == 'Uralic'")
+    >>> m[["order", "delta"]].round(6).to_dict("list")
+    {'order': ['none', 'nli>qa', 'qa>nli', '*'], 'delta': [-0.02, 0.03, -0.02, -0.003333]}
     """
     options = _resolve_options(**locals())  # the first statement: locals() holds exactly the parameters
     terms = _model_terms(options)
@@ -877,15 +1118,16 @@ class _Options(_Parameters):
     """The parameters of :func:`simulate`, checked and resolved, and what the simulation derives from them."""
 
     family_names: list[str]  # the distinct families, in the order of their first language
-    deltas: dict[tuple[str, str, str], float]  # the effects resolved per (task, order, family)
-    run_ids: list[str]  # one per order x seed value, order-major
+    pipelines: list[tuple[str, str]]  # every (method, order), method-major: the "orders" of the draws
+    deltas: dict[tuple[str, str, str, str], float]  # method + order effect per (task, method, order, family)
+    run_ids: list[str]  # one per pipeline x seed value, pipeline-major
 
 
 def _resolve_options(
     *, orders, seeds, languages, families, effects, base, language_sd, seed_sd, run_sd, residual_sd, n_examples,
     example_correlation, outcomes, tasks, metric, experiment, method, seed, baseline, clip_low, clip_high, scale,
     run_family_sd, family_sd_scale, language_sd_scale, run_tail_df, outlier_rate, outlier_shift, seeds_per_order,
-    missing_cells,
+    missing_cells, methods, method_effects,
 ) -> _Options:  # fmt: skip
     """Check :func:`simulate`'s parameters, in this order (the first problem found is raised), and resolve them."""
     orders_t = _names(orders, "orders", "order")
@@ -897,10 +1139,12 @@ def _resolve_options(
     elif baseline not in orders_t:
         raise DesignError(f"baseline '{baseline}' is not one of the orders {list(orders_t)} - add it to orders")
     base, clip_low, clip_high = _probability_bounds(scale, base, clip_low, clip_high)
+    method = _label(method, "method")
+    methods_t, method = _methods(methods, method)
     language_sd = _real(language_sd, "language_sd", low=0.0)
     seed_sd = _real(seed_sd, "seed_sd", low=0.0)
     residual_sd = _real(residual_sd, "residual_sd", low=0.0)
-    run_sds = _run_sds(run_sd, orders_t)
+    method_run_sd = _run_sds(run_sd, orders_t, methods_t)
     run_family_sd = _real(run_family_sd, "run_family_sd", low=0.0)
     run_tail_df = _run_tail_df(run_tail_df)
     outlier_rate = _real(outlier_rate, "outlier_rate", low=0.0, high=1.0)
@@ -916,23 +1160,34 @@ def _resolve_options(
         raise InputError(f"outcomes must be True or False, not {outcomes!r}", fix="pass outcomes=True or False")
     metric = _label(metric, "metric")
     experiment = _label(experiment, "experiment")
-    method = _label(method, "method")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise InputError(f"seed must be a non-negative integer, not {seed!r}", fix="pass seed=0 or another integer >= 0")
 
     family_of = _families(languages_t, families)
     family_names = list(dict.fromkeys(family_of[code] for code in languages_t))
-    given, resolved = _effects(effects, orders_t, tasks_t, family_names, baseline)
+    given, resolved = _effects(effects, orders_t, tasks_t, family_names, baseline, methods_t)
+    given_methods, resolved_methods = _method_effects(method_effects, methods_t, method, tasks_t, family_names)
+    pipelines = [(m, order) for m in methods_t for order in orders_t]
+    if len(methods_t) > 1:  # the method effect of a pipeline plus its order effect
+        resolved = {
+            (task, m, order, family): resolved_methods[(task, m, family)] + resolved[(task, m, order, family)]
+            for (task, m, order, family) in resolved
+        }
     family_scales = _multipliers(family_sd_scale, "family_sd_scale", "family", family_names)
     language_scales = _multipliers(language_sd_scale, "language_sd_scale", "language", list(languages_t))
     kept_seeds = _seeds_per_order(seeds_per_order, orders_t, len(seeds_t))
-    run_ids = [f"{experiment}-{order}-s{value}" for order in orders_t for value in seeds_t]
+    if len(methods_t) > 1:
+        run_ids = [f"{experiment}-{m}-{order}-s{value}" for m, order in pipelines for value in seeds_t]
+    else:
+        run_ids = [f"{experiment}-{order}-s{value}" for order in orders_t for value in seeds_t]
     if len(set(run_ids)) != len(run_ids):
-        raise DesignError("two runs would share a run_id - use order names and seeds that differ")
+        raise DesignError("two runs would share a run_id - use method names, order names and seeds that differ")
     return _Options(
         orders=orders_t, baseline=baseline, seeds=seeds_t, languages=languages_t,
         families={code: family_of[code] for code in languages_t}, family_names=family_names, tasks=tasks_t,
-        effects=given, deltas=resolved, base=base, language_sd=language_sd, seed_sd=seed_sd, run_sd=run_sds,
+        effects=given, deltas=resolved, base=base, language_sd=language_sd, seed_sd=seed_sd,
+        run_sd=method_run_sd[method], methods=methods_t, method_effects=given_methods, method_run_sd=method_run_sd,
+        pipelines=pipelines,
         residual_sd=residual_sd, n_examples=n, example_correlation=rho, clip_low=clip_low, clip_high=clip_high,
         outcomes=bool(outcomes), metric=metric, experiment=experiment, method=method, seed=int(seed), scale=scale,
         run_family_sd=run_family_sd, family_sd_scale=family_scales, language_sd_scale=language_scales,
@@ -973,10 +1228,10 @@ def _run_tail_df(run_tail_df: Any) -> float | None:
 
 @dataclass(frozen=True)
 class _Terms:
-    """The model's fixed terms as arrays over the design (T tasks, O orders, L languages, F families)."""
+    """The model's fixed terms as arrays over the design (T tasks, O pipelines (method x order), L languages, F families)."""
 
     center: float  # base, or logit(base) on the logit scale
-    delta: np.ndarray  # (T, O, L): the planted effect of every cell, from the resolved (task, order, family) table
+    delta: np.ndarray  # (T, O, L): the planted effect of every cell, from the resolved (task, method, order, family) table
     sd_run: np.ndarray  # (O,)
     family_index: np.ndarray  # (L,): each language's family, as an index into family_names
     k_language: np.ndarray  # (L,): multiplier of v in each language's family
@@ -987,11 +1242,14 @@ class _Terms:
 
 def _model_terms(options: _Options) -> _Terms:
     """The planted effects and SDs of every task, order, family and language, as arrays."""
-    tasks, orders, languages, family_of = options.tasks, options.orders, options.languages, options.families
+    tasks, pipelines, languages, family_of = options.tasks, options.pipelines, options.languages, options.families
     delta = np.array(
-        [[[options.deltas[(task, order, family_of[code])] for code in languages] for order in orders] for task in tasks],
+        [
+            [[options.deltas[(task, method, order, family_of[code])] for code in languages] for method, order in pipelines]
+            for task in tasks
+        ],
         dtype=float,
-    ).reshape(len(tasks), len(orders), len(languages))
+    ).reshape(len(tasks), len(pipelines), len(languages))
     family_index = np.array([options.family_names.index(family_of[code]) for code in languages])
     k_family = np.array([options.family_sd_scale[family] for family in options.family_names], dtype=float)
     k_language = k_family[family_index]
@@ -999,7 +1257,7 @@ def _model_terms(options: _Options) -> _Terms:
     return _Terms(
         center=float(logit(options.base)) if options.scale == "logit" else options.base,
         delta=delta,
-        sd_run=np.array([options.run_sd[order] for order in orders], dtype=float),
+        sd_run=np.array([options.method_run_sd[method][order] for method, order in pipelines], dtype=float),
         family_index=family_index,
         k_language=k_language,
         sd_run_family=options.run_family_sd * k_family,
@@ -1010,7 +1268,10 @@ def _model_terms(options: _Options) -> _Terms:
 
 @dataclass(frozen=True)
 class _Draws:
-    """Every draw of the full design (before runs and cells are dropped), and the cell probabilities."""
+    """Every draw of the full design (before runs and cells are dropped), and the cell probabilities.
+
+    ``O`` counts pipelines (method x order, method-major; the orders with one method).
+    """
 
     a: np.ndarray  # (T, L): language effects
     u: np.ndarray  # (T, S): seed effects
@@ -1027,7 +1288,7 @@ class _Draws:
 
 def _draw(options: _Options, terms: _Terms) -> _Draws:
     """Draw every effect and outcome of the full design, stream by stream (see :func:`simulate`'s Notes)."""
-    T, O, S, L = len(options.tasks), len(options.orders), len(options.seeds), len(options.languages)
+    T, O, S, L = len(options.tasks), len(options.pipelines), len(options.seeds), len(options.languages)
     F, n, seed = len(options.family_names), options.n_examples, options.seed
     outlier, missing = _draw_run_level(options)
     shift = options.outlier_shift * outlier  # (O, S)
@@ -1064,7 +1325,7 @@ def _draw(options: _Options, terms: _Terms) -> _Draws:
 
 def _draw_run_level(options: _Options) -> tuple[np.ndarray, np.ndarray]:
     """Draws shared by every task of a run: outlier runs (O, S) and missing cells (O, S, L)."""
-    O, S, L = len(options.orders), len(options.seeds), len(options.languages)
+    O, S, L = len(options.pipelines), len(options.seeds), len(options.languages)
     seed, outlier_rate, missing_cells = options.seed, options.outlier_rate, options.missing_cells
     outlier = np.zeros((O, S), dtype=bool)
     missing = np.zeros((O, S, L), dtype=bool)
@@ -1079,12 +1340,12 @@ def _draw_run_level(options: _Options) -> tuple[np.ndarray, np.ndarray]:
 def _draw_run_effects(
     options: _Options, terms: _Terms, rng: np.random.Generator, t: int, value: int
 ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
-    """Seed effect ``u``, run effects ``v`` (O,), run x family ``w`` (O, F) and run x language ``e`` (O, L).
+    """Seed effect ``u``, run effects ``v`` (O,), run x family ``w`` (O, F) and run x language ``e`` (O, L) (O pipelines).
 
     For task index ``t`` and seed ``value``; ``rng`` is that seed's stream, which
     goes on to draw the outcomes.
     """
-    O, L, F = len(options.orders), len(options.languages), len(options.family_names)
+    O, L, F = len(options.pipelines), len(options.languages), len(options.family_names)
     u = rng.standard_normal() * options.seed_sd
     v = rng.standard_normal(O) * terms.sd_run
     e = rng.standard_normal((O, L)) * terms.sd_residual
@@ -1116,8 +1377,8 @@ def _draw_outcomes(rng: np.random.Generator, p: np.ndarray, shared: np.ndarray, 
 
 
 def _run_major(options: _Options) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Order, seed, task and language index of every cell, run-major (the row order of cells and scores)."""
-    shape = (len(options.orders), len(options.seeds), len(options.tasks), len(options.languages))
+    """Pipeline, seed, task and language index of every cell, run-major (the row order of cells and scores)."""
+    shape = (len(options.pipelines), len(options.seeds), len(options.tasks), len(options.languages))
     idx_o, idx_s, idx_t, idx_l = (axis.ravel() for axis in np.indices(shape))
     return idx_o, idx_s, idx_t, idx_l
 
@@ -1128,15 +1389,16 @@ def _to_run_major(x: np.ndarray) -> np.ndarray:
 
 
 def _cells(options: _Options, terms: _Terms, draws: _Draws) -> pd.DataFrame:
-    """:attr:`Truth.cells` of the full design: one row per order x seed x task x language."""
-    idx_o, idx_s, idx_t, idx_l = _run_major(options)
+    """:attr:`Truth.cells` of the full design: one row per method x order x seed x task x language."""
+    idx_o, idx_s, idx_t, idx_l = _run_major(options)  # idx_o: the pipeline
     p_raw = draws.p if options.scale == "logit" else draws.eta  # the probability before clipping
-    orders_a = np.array(options.orders, dtype=object)
+    orders_a = np.array([order for _, order in options.pipelines], dtype=object)
+    methods_a = np.array([method for method, _ in options.pipelines], dtype=object)
     tasks_a = np.array(options.tasks, dtype=object)
     languages_a = np.array(options.languages, dtype=object)
     families_a = np.array([options.families[code] for code in options.languages], dtype=object)
     seeds_a = np.array(options.seeds, dtype=np.int64)
-    run_ids_a = np.array(options.run_ids, dtype=object)  # (O * S,), order-major
+    run_ids_a = np.array(options.run_ids, dtype=object)  # (O * S,), pipeline-major
     run_index = idx_o * len(options.seeds) + idx_s
     return pd.DataFrame(
         {
@@ -1159,6 +1421,7 @@ def _cells(options: _Options, terms: _Terms, draws: _Draws) -> pd.DataFrame:
             "outlier": draws.outlier[idx_o, idx_s],
             "linear_predictor": _to_run_major(draws.eta),
             "missing": draws.missing[idx_o, idx_s, idx_l],
+            "method": methods_a[idx_o],
         }
     )
 
@@ -1176,7 +1439,7 @@ def _scores(options: _Options, cells: pd.DataFrame, hits: np.ndarray) -> pd.Data
             "metric": options.metric,
             "score": _to_run_major(hits) / n,
             "experiment": options.experiment,
-            "method": options.method,
+            "method": options.method if len(options.methods) == 1 else cells["method"],
             "n_examples": np.full(len(cells), n, dtype=np.int64),
             "family": cells["family"],
         }
@@ -1187,7 +1450,7 @@ def _kept(options: _Options, missing: np.ndarray) -> tuple[np.ndarray, np.ndarra
     """Run-major masks: cells of kept runs (``seeds_per_order``), and of those the ones not missing."""
     idx_o, idx_s, _, idx_l = _run_major(options)
     S = len(options.seeds)
-    kept_run = np.array([[j < options.seeds_per_order[order] for j in range(S)] for order in options.orders])  # (O, S)
+    kept_run = np.array([[j < options.seeds_per_order[order] for j in range(S)] for _, order in options.pipelines])  # (O, S)
     in_cells = kept_run[idx_o, idx_s]
     return in_cells, in_cells & ~missing[idx_o, idx_s, idx_l]
 
@@ -1344,6 +1607,12 @@ def _expected(
 # --- validation -------------------------------------------------------------------
 
 
+def _mean(values: Sequence[float]) -> float:
+    """The mean, exactly the common value when all are equal (an exact 0, the exact planted delta)."""
+    first = values[0]
+    return first + math.fsum(value - first for value in values) / len(values)
+
+
 def _names(values: Any, what: str, one: str) -> tuple[str, ...]:
     if isinstance(values, str) or not isinstance(values, (Sequence, np.ndarray)):
         raise InputError(f"{what} must be a list of names, not {values!r}", fix=f"pass {what}=[...]")
@@ -1403,17 +1672,67 @@ def _label(value: Any, what: str) -> str:
     return value
 
 
-def _run_sds(run_sd: Any, orders: tuple[str, ...]) -> dict[str, float]:
+def _methods(methods: Any, method: str) -> tuple[tuple[str, ...], str]:
+    """The methods simulated and the reference method (``method``, checked against ``methods``)."""
+    if methods is None:
+        return (method,), method
+    names = _names(methods, "methods", "method")
+    if method in names:
+        return names, method
+    if method == _DEFAULT_METHOD:  # left at its default: the first method is the reference
+        return names, names[0]
+    raise DesignError(
+        f"method '{method}' is not one of the methods {list(names)} - with methods, method names the reference "
+        "method: name one of them, or leave method out (the first method is the reference)"
+    )
+
+
+def _run_sds(run_sd: Any, orders: tuple[str, ...], methods: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """Resolve the run SD of every method x order: method -> order -> SD."""
     if not isinstance(run_sd, Mapping):
         value = _real(run_sd, "run_sd", low=0.0)
-        return {order: value for order in orders}
-    unknown = [key for key in run_sd if key not in orders]
-    if unknown:
+        return {method: {order: value for order in orders} for method in methods}
+    several = len(methods) > 1
+    unknown, ambiguous = [], []
+    for key in run_sd:
+        if isinstance(key, tuple):
+            if not (len(key) == 2 and key[0] in methods and key[1] in orders):
+                unknown.append(key)
+        elif key in orders and key in methods:
+            ambiguous.append(key)
+        elif key not in orders and key not in methods:
+            unknown.append(key)
+    if ambiguous:
+        raise DesignError(
+            f"run_sd names {ambiguous}, which is both an order and a method - key it by (method, order) "
+            "or rename the method"
+        )
+    if unknown and not several:
         raise DesignError(f"run_sd names orders {unknown} that are not in orders {list(orders)} - check the spelling")
-    missing = [order for order in orders if order not in run_sd]
-    if missing:
+    if unknown:
+        raise DesignError(
+            f"run_sd names {unknown}, which are not orders {list(orders)}, methods {list(methods)} or (method, order) "
+            "pairs of them - check the spelling"
+        )
+    found: dict[str, dict[str, float]] = {method: {} for method in methods}
+    missing = []
+    for method in methods:
+        for order in orders:
+            for key, name in (((method, order), f"run_sd[{(method, order)!r}]"), (method, f"run_sd['{method}']"),
+                              (order, f"run_sd['{order}']")):  # fmt: skip
+                if key in run_sd:
+                    found[method][order] = _real(run_sd[key], name, low=0.0)
+                    break
+            else:
+                missing.append(order if not several else (method, order))
+    if missing and not several:
         raise DesignError(f"run_sd gives no SD for orders {missing} - give one SD per order, or one number for all")
-    return {order: _real(run_sd[order], f"run_sd['{order}']", low=0.0) for order in orders}
+    if missing:
+        raise DesignError(
+            f"run_sd gives no SD for (method, order) {missing} - give one SD per order, per method or per "
+            "(method, order), or one number for all"
+        )
+    return found
 
 
 def _multipliers(given: Any, what: str, one: str, names: list[str]) -> dict[str, float]:
@@ -1489,8 +1808,9 @@ def _effects(
     tasks: tuple[str, ...],
     families: list[str],
     baseline: str,
-) -> tuple[tuple[dict, ...], dict[tuple[str, str, str], float]]:
-    """Check the effects; return them as records and resolved per (task, order, family)."""
+    methods: tuple[str, ...],
+) -> tuple[tuple[dict, ...], dict[tuple[str, str, str, str], float]]:
+    """Check the order effects; return them as records and resolved per (task, method, order, family)."""
     if effects is None:
         effects = {}
     if not isinstance(effects, Mapping):
@@ -1498,63 +1818,190 @@ def _effects(
             f"effects must map (order, family) to a difference, not {effects!r}",
             fix="pass effects={('nli>qa', 'Uralic'): 0.05}",
         )
+    shapes = "(order, family), (task, order, family), (method, order, family) or (method, task, order, family)"
     given: list[dict] = []
     table: dict[tuple, float] = {}
     for key, value in effects.items():
-        if not isinstance(key, tuple) or len(key) not in (2, 3) or not all(isinstance(k, str) for k in key):
+        if not isinstance(key, tuple) or len(key) not in (2, 3, 4) or not all(isinstance(k, str) for k in key):
             raise InputError(
-                f"effect key {key!r} is not (order, family) or (task, order, family)",
+                f"effect key {key!r} is not {shapes if len(methods) > 1 else '(order, family) or (task, order, family)'}",
                 fix="key effects like ('nli>qa', 'Uralic')",
             )
-        task, order, family = key if len(key) == 3 else (None, *key)
-        if task is not None and task not in tasks:
-            raise DesignError(f"effect {key!r} names task '{task}', which is not in tasks {list(tasks)} - check the spelling")
+        method, task, order, family = _effect_key(key, tasks, methods)
         if order not in orders:
             raise DesignError(f"effect {key!r} names order '{order}', which is not in orders {list(orders)} - check the spelling")
         if order == baseline:
             raise DesignError(
                 f"effect {key!r} is on the baseline order '{baseline}' - effects are differences from it; "
                 "plant the opposite effect on the other orders"
+                + (", or a method effect (method_effects) to shift every order of a method" if len(methods) > 1 else "")
             )
-        if family != ANY_FAMILY and family not in families:
-            raise DesignError(
-                f"effect {key!r} names family '{family}', which none of the languages is in "
-                f"({', '.join(families)}) - check the spelling or add a language of that family"
-            )
+        _check_family(family, families, f"effect {key!r}")
         delta = _real(value, f"effect {key!r}")
-        table[(task, order, family)] = delta
-        given.append({"task": task, "order": order, "family": family, "delta": delta})
-    resolved: dict[tuple[str, str, str], float] = {}
+        table[(method, task, order, family)] = delta
+        record = {"task": task, "order": order, "family": family, "delta": delta}
+        given.append(record if method is None else {"method": method, **record})
+    resolved: dict[tuple[str, str, str, str], float] = {}
     for task in tasks:
-        for order in orders:
-            for family in families:
-                for candidate in ((task, order, family), (task, order, ANY_FAMILY), (None, order, family), (None, order, ANY_FAMILY)):
-                    if candidate in table:
-                        resolved[(task, order, family)] = table[candidate]
-                        break
-                else:
-                    resolved[(task, order, family)] = 0.0
+        for method in methods:
+            for order in orders:
+                for family in families:
+                    resolved[(task, method, order, family)] = _most_specific(
+                        table, [(m, t, order, f) for m in (method, None) for t in (task, None) for f in (family, ANY_FAMILY)]
+                    )
     return tuple(given), resolved
 
 
-def parse_effect(text: str) -> tuple[tuple[str, str], float]:
+def _effect_key(key: tuple[str, ...], tasks: tuple[str, ...], methods: tuple[str, ...]) -> tuple:
+    """``(method, task, order, family)`` of an effect key (None where it names no method or task)."""
+    if len(key) == 4:
+        method, task, order, family = key
+        _check_method(method, methods, f"effect {key!r}")
+    elif len(key) == 3:
+        first, order, family = key
+        if first in tasks and first in methods:
+            raise DesignError(
+                f"effect {key!r}: '{first}' is both a task and a method - rename one, or key the effect "
+                "(method, task, order, family)"
+            )
+        method, task = (first, None) if first in methods else (None, first)
+    else:
+        method, task, (order, family) = None, None, key
+    if task is not None and task not in tasks:
+        also = f" or methods {list(methods)}" if len(methods) > 1 else ""
+        raise DesignError(
+            f"effect {key!r} names task '{task}', which is not in tasks {list(tasks)}{also} - check the spelling"
+        )
+    return method, task, order, family
+
+
+def _check_method(method: str, methods: tuple[str, ...], what: str) -> None:
+    if method not in methods:
+        hint = " (simulate several with methods=[...], or --methods)" if len(methods) == 1 else ""
+        raise DesignError(
+            f"{what} names method '{method}', which is not in methods {list(methods)}{hint} - check the spelling"
+        )
+
+
+def _check_family(family: str, families: list[str], what: str) -> None:
+    if family != ANY_FAMILY and family not in families:
+        raise DesignError(
+            f"{what} names family '{family}', which none of the languages is in "
+            f"({', '.join(families)}) - check the spelling or add a language of that family"
+        )
+
+
+def _most_specific(table: Mapping[tuple, float], candidates: Sequence[tuple]) -> float:
+    """The value of the first candidate key in ``table`` (0.0 if none is)."""
+    for candidate in candidates:
+        if candidate in table:
+            return table[candidate]
+    return 0.0
+
+
+def _method_effects(
+    method_effects: Any,
+    methods: tuple[str, ...],
+    reference: str,
+    tasks: tuple[str, ...],
+    families: list[str],
+) -> tuple[tuple[dict, ...], dict[tuple[str, str, str], float]]:
+    """Check the method effects; return them as records and resolved per (task, method, family)."""
+    if method_effects is None:
+        method_effects = {}
+    if not isinstance(method_effects, Mapping):
+        raise InputError(
+            f"method_effects must map a method or (method, family) to a difference, not {method_effects!r}",
+            fix="pass method_effects={'prompt': -0.02} or {('prompt', 'Uralic'): -0.02}",
+        )
+    given: list[dict] = []
+    table: dict[tuple, float] = {}
+    for key, value in method_effects.items():
+        if isinstance(key, str):
+            task, method, family = None, key, ANY_FAMILY
+        elif isinstance(key, tuple) and len(key) in (2, 3) and all(isinstance(k, str) for k in key):
+            task, method, family = key if len(key) == 3 else (None, *key)
+        else:
+            raise InputError(
+                f"method effect key {key!r} is not method, (method, family) or (task, method, family)",
+                fix="key method effects like 'prompt' or ('prompt', 'Uralic')",
+            )
+        if task is not None and task not in tasks:
+            raise DesignError(
+                f"method effect {key!r} names task '{task}', which is not in tasks {list(tasks)} - check the spelling"
+            )
+        _check_method(method, methods, f"method effect {key!r}")
+        if method == reference:
+            raise DesignError(
+                f"method effect {key!r} is on the reference method '{reference}' - method effects are differences "
+                "from it; plant the opposite effect on the other methods, or name another reference with method="
+            )
+        _check_family(family, families, f"method effect {key!r}")
+        if (task, method, family) in table:
+            raise DesignError(f"method effect {key!r} repeats an effect given for every family - give it once")
+        delta = _real(value, f"method effect {key!r}")
+        table[(task, method, family)] = delta
+        given.append({"task": task, "method": method, "family": family, "delta": delta})
+    resolved = {
+        (task, method, family): _most_specific(table, [(t, method, f) for t in (task, None) for f in (family, ANY_FAMILY)])
+        for task in tasks
+        for method in methods
+        for family in families
+    }
+    return tuple(given), resolved
+
+
+def parse_effect(text: str, *, methods: Sequence[str] = ()) -> tuple[tuple[str, ...], float]:
     """Parse the CLI form ``ORDER:FAMILY=DELTA`` (``"nli>qa:Uralic=0.05"``; FAMILY may be ``*``).
 
-    Returns ``((order, family), delta)``, ready to go into ``effects``.
+    With ``methods``, ``METHOD:ORDER:FAMILY=DELTA`` (``"prompt:nli>qa:Uralic=0.05"``)
+    plants the effect under one method: text before the first ``:`` that names
+    one of ``methods`` is the method.
+
+    Returns ``((order, family), delta)`` or ``((method, order, family), delta)``,
+    ready to go into ``effects``.
     """
-    fix = "write it as ORDER:FAMILY=DELTA, e.g. nli>qa:Uralic=0.05"
+    fix = "write it as ORDER:FAMILY=DELTA, e.g. nli>qa:Uralic=0.05" + (
+        ", or METHOD:ORDER:FAMILY=DELTA for one method" if methods else ""
+    )
     key, eq, number = str(text).rpartition("=")
     order, colon, family = key.rpartition(":")
     order, family, number = order.strip(), family.strip(), number.strip()
     if not eq or not colon or not order or not family or not number:
         raise InputError(f"effect '{text}' is not ORDER:FAMILY=DELTA", fix=fix)
-    try:
-        delta = float(number)
-    except ValueError:
-        raise InputError(f"effect '{text}': '{number}' is not a number", fix=fix) from None
-    if not math.isfinite(delta):
-        raise InputError(f"effect '{text}': '{number}' is not a finite number", fix=fix)
+    delta = _parse_number(number, f"effect '{text}'", fix)
+    method, colon, rest = order.partition(":")
+    if colon and method.strip() in methods:
+        if not rest.strip():
+            raise InputError(f"effect '{text}' names no order", fix=fix)
+        return (method.strip(), rest.strip(), family), delta
     return (order, family), delta
+
+
+def parse_method_effect(text: str) -> tuple[str | tuple[str, str], float]:
+    """Parse the CLI form ``METHOD:FAMILY=DELTA`` or ``METHOD=DELTA`` (``"prompt:Uralic=-0.02"``; FAMILY may be ``*``).
+
+    Returns ``(method, delta)`` (every family) or ``((method, family), delta)``,
+    ready to go into ``method_effects``.
+    """
+    fix = "write it as METHOD=DELTA or METHOD:FAMILY=DELTA, e.g. prompt=-0.02 or prompt:Uralic=-0.02"
+    key, eq, number = str(text).rpartition("=")
+    method, colon, family = key.partition(":")
+    method, family, number = method.strip(), family.strip(), number.strip()
+    if not eq or not method or not number or colon and not family:
+        raise InputError(f"method effect '{text}' is not METHOD=DELTA or METHOD:FAMILY=DELTA", fix=fix)
+    delta = _parse_number(number, f"method effect '{text}'", fix)
+    return ((method, family) if colon else method), delta
+
+
+def _parse_number(number: str, what: str, fix: str) -> float:
+    try:
+        value = float(number)
+    except ValueError:
+        raise InputError(f"{what}: '{number}' is not a number", fix=fix) from None
+    if not math.isfinite(value):
+        raise InputError(f"{what}: '{number}' is not a finite number", fix=fix)
+    return value
 
 
 # --- files ------------------------------------------------------------------------

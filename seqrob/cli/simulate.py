@@ -48,7 +48,7 @@ def simulate(
         typer.Option(
             "--effect",
             help="Planted difference from the baseline: --effect 'nli>qa:Uralic=0.05' (repeatable; family '*' = all; "
-            "applies to every task).",
+            "applies to every task and method; with --methods, 'prompt:nli>qa:Uralic=0.05' under one method only).",
         ),
     ] = None,
     base: Annotated[float, typer.Option(help="Baseline probability of a correct answer.")] = _DEFAULTS["base"],
@@ -60,7 +60,8 @@ def simulate(
         Optional[list[str]],
         typer.Option(
             "--run-sd",
-            help="SD of the run effect: a number for every order, and/or ORDER=SD for one (repeatable; default 0.01).",
+            help="SD of the run effect: a number for every order, and/or ORDER=SD for one (repeatable; default 0.01); "
+            "with --methods also METHOD=SD and METHOD:ORDER=SD (most specific wins: METHOD:ORDER > METHOD > ORDER).",
         ),
     ] = None,
     residual_sd: Annotated[float, typer.Option(help="SD of the run x language effect.")] = _DEFAULTS["residual_sd"],
@@ -76,7 +77,28 @@ def simulate(
     ] = None,
     metric: Annotated[str, typer.Option(help="Metric name written into the scores.")] = "accuracy",
     experiment: Annotated[str, typer.Option(help="Experiment name (and run_id prefix).")] = "simulated",
-    method: Annotated[str, typer.Option(help="Method written into the scores.")] = "finetune",
+    method: Annotated[
+        str,
+        typer.Option(
+            help="Method written into the scores; with --methods, the reference method (default: the first of --methods)."
+        ),
+    ] = "finetune",
+    methods: Annotated[
+        Optional[str],
+        typer.Option(
+            "--methods",
+            help="Several methods, comma-separated (--methods finetune,prompt): each runs every order with the same seeds.",
+            show_default=False,
+        ),
+    ] = None,
+    method_effect: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--method-effect",
+            help="Planted difference of a method from the reference method, in every order: --method-effect "
+            "'prompt=-0.02' or 'prompt:Uralic=-0.02' (repeatable; family '*' = all; applies to every task).",
+        ),
+    ] = None,
     baseline: Annotated[
         Optional[str], typer.Option(help="Reference order (default: 'none' if listed, else the first order).")
     ] = None,
@@ -136,9 +158,11 @@ def simulate(
     Writes scores, predictions and truth.json to --out, and/or stores the runs in the warehouse --db with the truth beside it (<db stem>.<experiment>.truth.json). The truth records every parameter and drawn effect, so analyses of these runs can be checked against it.
 
     Further options add noise that analyses typically do not assume: the logit scale (near-ceiling, skewed scores), run x family effects, per-family and per-language SDs, heavy-tailed run effects, outlier runs, unequal seeds per order and missing cells.
+
+    --methods simulates several training methods (fine-tuning against prompt tuning): a seed's effect is shared by every method and order, --method-effect shifts a method in every order, --effect 'METHOD:ORDER:FAMILY=DELTA' plants an order effect under one method, --run-sd METHOD=SD gives a method its own run SD.
     """
     from seqrob.warehouse.errors import InputError
-    from seqrob.warehouse.simulate import DEFAULT_LANGUAGES, FORMATS, parse_effect, write
+    from seqrob.warehouse.simulate import DEFAULT_LANGUAGES, FORMATS, parse_effect, parse_method_effect, write
     from seqrob.warehouse.simulate import simulate as simulate_runs
 
     if out is None and db is None:
@@ -147,12 +171,20 @@ def simulate(
         raise InputError(f"unknown --format '{format_}'", fix=f"use one of {', '.join(FORMATS)}")
     if db is not None and str(db) == ":memory:":
         raise InputError("--db :memory: would lose the runs on exit", fix="name a warehouse file")
+    method_names = _split(methods, "--methods") if methods is not None else None
     effects: dict[tuple, float] = {}
     for text in effect or []:
-        key, value = parse_effect(text)
+        key, value = parse_effect(text, methods=method_names or ())
         if key in effects:
-            raise InputError(f"--effect gives {key[0]}:{key[1]} twice", fix="give each order and family once")
+            raise InputError(f"--effect gives {':'.join(key)} twice", fix="give each order and family once")
         effects[key] = value
+    method_effects: dict = {}
+    for text in method_effect or []:
+        key, value = parse_method_effect(text)
+        key = key if isinstance(key, tuple) else (key, "*")  # METHOD=DELTA is METHOD:*=DELTA
+        if key in method_effects:
+            raise InputError(f"--method-effect gives {key[0]}:{key[1]} twice", fix="give each method and family once")
+        method_effects[key] = value
     order_names = _split(orders, "--orders")
     sim = simulate_runs(
         orders=order_names,
@@ -163,7 +195,7 @@ def simulate(
         base=base,
         language_sd=language_sd,
         seed_sd=seed_sd,
-        run_sd=_run_sd(run_sd, order_names),
+        run_sd=_run_sd(run_sd, order_names, method_names or ()),
         residual_sd=residual_sd,
         n_examples=n_examples,
         example_correlation=example_correlation,
@@ -183,15 +215,18 @@ def simulate(
         outlier_shift=outlier_shift,
         seeds_per_order=_assignments(seeds_per_order, "--seeds-per-order", "'nli>qa=3'", int),
         missing_cells=missing_cells,
+        methods=method_names,
+        method_effects=method_effects or None,
     )
     truth = sim.truth
-    n_runs = sum(truth.seeds_per_order.values())
+    n_runs = sum(truth.seeds_per_order.values()) * len(truth.methods)
     counts = sorted(set(truth.seeds_per_order.values()))
     per_order = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    per_method = f"{len(truth.methods)} methods x " if len(truth.methods) > 1 else ""
     n_predictions = 0 if sim.predictions is None else len(sim.predictions)
     n_missing = int(truth.cells["missing"].sum())
     console.print(
-        f"simulated {n_runs} runs ({len(truth.orders)} orders x {per_order} seeds), "
+        f"simulated {n_runs} runs ({per_method}{len(truth.orders)} orders x {per_order} seeds), "
         f"{len(truth.tasks)} task(s), {len(truth.languages)} languages: "
         f"{len(sim.scores):,} score rows, {n_predictions:,} prediction rows; "
         f"{truth.n_clipped} of {len(truth.cells):,} cells clipped"
@@ -268,38 +303,44 @@ def _assignments(items: list[str] | None, option: str, example: str, kind: type)
     return found
 
 
-def _run_sd(items: list[str] | None, orders: list[str]) -> float | dict[str, float]:
-    """``--run-sd 0.02`` (every order) and/or ``--run-sd 'qa>nli=0.03'`` (one order)."""
+def _run_sd(items: list[str] | None, orders: list[str], methods: list[str] | tuple = ()) -> float | dict:
+    """``--run-sd 0.02`` (every order) and/or ``--run-sd 'qa>nli=0.03'`` (one order).
+
+    With ``methods`` also ``--run-sd prompt=0.03`` (one method) and ``--run-sd
+    'prompt:qa>nli=0.03'`` (one method x order, keyed ``(method, order)``).
+    """
     from seqrob.warehouse.errors import InputError
 
+    fix = "write --run-sd 0.02 or --run-sd 'qa>nli=0.03'" + (" or --run-sd prompt=0.03" if methods else "")
     if not items:
         return _DEFAULTS["run_sd"]
     default: float | None = None
-    per_order: dict[str, float] = {}
+    named: dict = {}
     for text in items:
-        order, eq, number = text.rpartition("=")
-        order = order.strip()
+        name, eq, number = text.rpartition("=")
+        name = name.strip()
         try:
             value = float(number)
         except ValueError:
-            raise InputError(
-                f"--run-sd '{text}': '{number.strip()}' is not a number", fix="write --run-sd 0.02 or --run-sd 'qa>nli=0.03'"
-            ) from None
+            raise InputError(f"--run-sd '{text}': '{number.strip()}' is not a number", fix=fix) from None
         if not math.isfinite(value):
-            raise InputError(f"--run-sd '{text}' is not a finite number", fix="write --run-sd 0.02 or --run-sd 'qa>nli=0.03'")
+            raise InputError(f"--run-sd '{text}' is not a finite number", fix=fix)
+        method, colon, order = name.partition(":")
+        key = (method.strip(), order.strip()) if colon and method.strip() in methods and order.strip() else name
         if not eq:
             if default is not None:
                 raise InputError("--run-sd gives two numbers for every order", fix="give one bare number and ORDER=SD for the others")
             default = value
-        elif not order:
+        elif not name:
             raise InputError(f"--run-sd '{text}' names no order", fix="write --run-sd 'qa>nli=0.03'")
-        elif order in per_order:
-            raise InputError(f"--run-sd gives order '{order}' twice", fix="give each order once")
+        elif key in named:
+            raise InputError(f"--run-sd gives '{name}' twice", fix="give each order and method once")
         else:
-            per_order[order] = value
-    if not per_order:
+            named[key] = value
+    if not named:
         return default if default is not None else _DEFAULTS["run_sd"]
     rest = default if default is not None else _DEFAULTS["run_sd"]
-    # Named orders keep their SD, the others get the bare number; an unknown order is
-    # left in for simulate() to reject with the list of orders.
-    return {**{order: rest for order in orders}, **per_order}
+    # Every order gets the bare number unless named; methods and (method, order) pairs
+    # take precedence in simulate(). An unknown name is left in for simulate() to
+    # reject with the lists of orders and methods.
+    return {**{order: rest for order in orders}, **named}
