@@ -1,4 +1,4 @@
-"""What an analysis found: one row per task x metric x family x comparison x question.
+"""What an analysis found: one row per task x metric x family x factor x comparison x question.
 
 The findings are computed once, from the adjusted result rows, the design and the
 power table, and stored with the analysis (``analysis_findings``). The terminal, the
@@ -9,15 +9,24 @@ Columns (:data:`COLUMNS`)
 -------------------------
 ``label, method, task, metric``
     The analysed group (``label`` is how it is named to a reader).
+    ``method`` is the training method the order findings are about; empty for the
+    findings that compare methods.
 ``family``
     The language family; empty for a finding over all languages.
+``factor``
+    What changes: ``"order"`` (the order of intermediate tasks, within one method),
+    ``"method"`` (the training method, averaged over the orders) or ``"order x method"``
+    (whether an order difference depends on the method); see
+    :mod:`seqrob.analysis.methods`.
 ``question``
-    ``"score"``: does order change the family's mean score? ``"spread"``: does it change
-    the across-seed spread (SD)?
+    ``"score"``: does the factor change the family's mean score? ``"spread"``: does it
+    change the across-seed spread (SD)?
 ``comparison``
-    The orders compared: a pair ``"a vs b"`` (estimate: ``a`` minus ``b``, or the SD of
-    ``a`` over the SD of ``b``), ``"all orders"`` (the test over every order) or
-    ``"order x family"`` (does order's effect differ between families).
+    What is compared: a pair ``"a vs b"`` of orders or methods (estimate: ``a`` minus
+    ``b``, or the SD of ``a`` over the SD of ``b``), ``"all orders"`` (the test over every
+    order), ``"order x family"`` (does order's effect differ between families), or for
+    ``order x method`` ``"a vs b: m vs n"`` (the order difference ``a - b`` under method
+    ``m`` minus under ``n``).
 ``estimate, ci_low, ci_high, confidence, interval``
     The estimate in the metric's own units (a difference of proportions for accuracy),
     its interval, the interval's level and what produced it.
@@ -50,14 +59,17 @@ from seqrob.analysis.multiplicity import CORRECTION_NAMES
 from seqrob.analysis.results import typed_frame
 from seqrob.warehouse.schema import FINDING_COLUMNS
 
-__all__ = ["COLUMNS", "FOUND", "NO_EVIDENCE", "CANNOT_TELL", "STATUSES", "build", "finding_frame"]
+__all__ = ["COLUMNS", "FOUND", "NO_EVIDENCE", "CANNOT_TELL", "STATUSES", "FACTORS", "build", "build_methods",
+           "finding_frame"]
 
 COLUMNS = FINDING_COLUMNS
 FOUND, NO_EVIDENCE, CANNOT_TELL = "found", "no evidence", "cannot tell"
 STATUSES = (FOUND, NO_EVIDENCE, CANNOT_TELL)
-ALL_ORDERS, ORDER_X_FAMILY = "all orders", "order x family"
-_TEXT = ("label", "method", "task", "metric", "family", "question", "comparison", "interval", "test", "correction",
-         "status", "reason")  # fmt: skip
+ALL_ORDERS, ORDER_X_FAMILY, ALL_METHODS = "all orders", "order x family", "all methods"
+ORDER, METHOD, ORDER_X_METHOD = "order", "method", "order x method"
+FACTORS = (ORDER, METHOD, ORDER_X_METHOD)
+_TEXT = ("label", "method", "task", "metric", "family", "factor", "question", "comparison", "interval", "test",
+         "correction", "status", "reason")  # fmt: skip
 
 
 def finding_frame(rows=()) -> pd.DataFrame:
@@ -94,7 +106,7 @@ def build(
         The group's families, in the order findings are listed.
     """
     seeds = int(min(design["seeds_per_order"].values()))
-    base = dict(label=label, method=method, task=task, metric=metric, seeds=seeds, alpha=alpha)
+    base = dict(label=label, method=method, task=task, metric=metric, factor=ORDER, seeds=seeds, alpha=alpha)
     rows: list[dict] = []
     contrasts = results[(results["test"] == "contrast") & results["family"].notna()]
     if contrasts.empty:
@@ -131,6 +143,66 @@ def build(
             if row["status"] != FOUND and family in need.index and "seeds_needed_variance" in need.columns:
                 row.update(seeds_needed=_count(need.loc[family, "seeds_needed_variance"]), effect=sd_ratio)
             rows.append(row)
+    return finding_frame(rows)
+
+
+def build_methods(
+    results: pd.DataFrame,
+    design: dict,
+    power: pd.DataFrame,
+    *,
+    label: str,
+    task: str,
+    metric: str,
+    families: list[str],
+    alpha: float,
+    effect: float,
+    sd_ratio: float = 2.0,
+) -> pd.DataFrame:
+    """The findings of one task x metric's comparison of methods (:mod:`seqrob.analysis.methods`).
+
+    Per family: ``method`` x ``score`` (the method contrast), ``method`` x ``spread``
+    (the SD ratio between methods) and ``order x method`` x ``score`` (one row per pair
+    of orders). ``design`` holds ``methods``, ``orders``, ``seeds`` (the seeds run with
+    every order under every method) and ``paired_seeds``; ``power`` is
+    :func:`~seqrob.analysis.power.family_power`'s table on the order-averaged scores.
+    """
+    from seqrob.analysis.methods import METHOD_CONTRAST, METHOD_VARIANCE, ORDER_METHOD_CONTRAST
+
+    seeds = int(design["seeds"])
+    base = dict(label=label, method=None, task=task, metric=metric, seeds=seeds, alpha=alpha)
+    contrasts = results[results["test"] == METHOD_CONTRAST]
+    if contrasts.empty:
+        why = (f"{seeds} seed(s) run with every order under every method: the methods cannot be told apart from "
+               "seed noise with fewer than 2 (3 or more to test usefully)")  # fmt: skip
+        comparison = " vs ".join(design["methods"][::-1])
+        return finding_frame([{**base, "family": family, "factor": METHOD, "question": "score",
+                               "comparison": comparison, "status": CANNOT_TELL, "reason": why}
+                              for family in families])  # fmt: skip
+    need = power.set_index("family") if len(power) else pd.DataFrame()
+    floor = _permutation_floor({"seeds_per_order": {m: seeds for m in design["methods"]}, "paired_seeds": True})
+    rows: list[dict] = []
+    for family in [None] + list(families):
+        for r in _family_rows(contrasts, family).itertuples():
+            row = {**base, **_tested(r, alpha), "family": family, "factor": METHOD, "question": "score",
+                   "comparison": r.term}  # fmt: skip
+            if row["status"] != FOUND and family in need.index:
+                row.update(seeds_needed=_count(need.loc[family, "seeds_needed"]), effect=effect)
+            rows.append(row)
+        for r in _family_rows(results[results["test"] == METHOD_VARIANCE], family).itertuples():
+            row = {**base, **_tested(r, alpha), "family": family, "factor": METHOD, "question": "spread",
+                   "comparison": ALL_METHODS if r.term == "order" else r.term}  # fmt: skip
+            threshold = alpha / max(1.0, r.n_corrected) if np.isfinite(r.n_corrected) else alpha
+            if row["status"] != FOUND and floor > threshold:
+                row.update(status=CANNOT_TELL, reason=(
+                    f"with {seeds} seeds the permutation test of spread cannot reach p < {threshold:.3g} (its "
+                    f"smallest possible p is {floor:.3g})"))  # fmt: skip
+            if row["status"] != FOUND and family in need.index and "seeds_needed_variance" in need.columns:
+                row.update(seeds_needed=_count(need.loc[family, "seeds_needed_variance"]), effect=sd_ratio)
+            rows.append(row)
+        for r in _family_rows(results[results["test"] == ORDER_METHOD_CONTRAST], family).itertuples():
+            rows.append({**base, **_tested(r, alpha), "family": family, "factor": ORDER_X_METHOD, "question": "score",
+                         "comparison": r.term})  # fmt: skip
     return finding_frame(rows)
 
 

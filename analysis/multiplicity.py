@@ -31,6 +31,9 @@ FAMILIES = (
     ("run_variance_lrt",),
     ("signflip_contrast",),
     ("bootstrap_contrast",),
+    ("method_contrast",),
+    ("method_variance",),
+    ("order_method_contrast",),
 )
 
 # Rows that are one test reported twice: with two orders the variance test over all

@@ -36,6 +36,13 @@ Every statistics function returns a DataFrame with exactly :data:`COLUMNS`:
     How ``p_adjusted`` was made: the method (``"holm"`` or ``"bh"``), the family of tests
     corrected together (its tests' names, e.g. ``"contrast"``) and how many p-values it
     holds (pingouin's ``p-corr`` / ``p-adjust`` style).
+``label``
+    The analysed group the row belongs to (as :mod:`seqrob.analysis.findings` names it:
+    ``"topic accuracy (prompt)"``, or ``"topic accuracy: methods"`` for the comparison of
+    methods); filled by :func:`seqrob.analysis.significance.analyze`.
+
+The method questions (:mod:`seqrob.analysis.methods`) add the tests ``method_contrast``,
+``method_variance`` (with descriptive ``method_sd`` rows) and ``order_method_contrast``.
 """
 
 from __future__ import annotations
@@ -50,7 +57,8 @@ from seqrob.warehouse.schema import RESULT_COLUMNS
 __all__ = ["COLUMNS", "records", "result_frame", "typed_frame"]
 
 COLUMNS = RESULT_COLUMNS
-_TEXT = ("test", "term", "task", "metric", "family", "method", "interval", "variant", "correction", "correction_family")
+_TEXT = ("test", "term", "task", "metric", "family", "method", "interval", "variant", "correction", "correction_family",
+         "label")  # fmt: skip
 
 
 def result_frame(rows: Iterable[Mapping[str, object]] | pd.DataFrame = ()) -> pd.DataFrame:

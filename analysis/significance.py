@@ -172,6 +172,12 @@ def analyze(
             preds = predictions[(predictions["task"] == key[1]) & predictions["run_id"].isin(group["run_id"])]
             preds = preds if len(preds) else None
         parts.append(_analyze_group(group, preds, key=key, label=_label(key, several_methods), options=options))
+    if options.method is None:
+        for (task, metric), group in scores.groupby(["task", "metric"], sort=True):
+            if group["method"].nunique() >= 2:
+                if progress is not None:
+                    progress(f"comparing methods on {task} {metric}")
+                parts.append(_analyze_methods(group, task=task, metric=metric, options=options))
     outcome = Significance(
         findings=findings_module.finding_frame(pd.concat([p["findings"] for p in parts], ignore_index=True)),
         results=result_frame(pd.concat([p["results"] for p in parts], ignore_index=True)),
@@ -291,6 +297,7 @@ def _analyze_group(data: pd.DataFrame, predictions, *, key: tuple, label: str, o
     else:
         frames = [_descriptive_means(data)]
     results = adjust(result_frame(pd.concat(frames, ignore_index=True)), correction=options.correction)
+    results["label"] = label
     power = pd.DataFrame()
     if testable:
         family_size = results.groupby("test")["n_corrected"].max().fillna(1)  # the Holm family each test is corrected in
@@ -305,6 +312,47 @@ def _analyze_group(data: pd.DataFrame, predictions, *, key: tuple, label: str, o
     design.update(method=key[0], task=key[1], metric=key[2], families=families)
     design["warnings"] = list(dict.fromkeys(notes))
     return {"label": label, "results": results, "model": model, "design": design, "power": power, "findings": found}
+
+
+def _analyze_methods(data: pd.DataFrame, *, task: str, metric: str, options: Options) -> dict:
+    """Run, adjust and read the method questions of one task x metric (:mod:`seqrob.analysis.methods`)."""
+    from seqrob.analysis import methods as methods_module
+
+    label = f"{task} {metric}: methods"
+    methods = methods_module.method_list(data)
+    orders = order_list(data, options.baseline)
+    seeds = methods_module.complete_seeds(data)
+    counts = data.groupby("family")["language"].nunique()
+    families = sorted(counts.index, key=lambda f: (-counts[f], f))
+    design = {"kind": "methods", "methods": methods, "orders": orders, "seeds": len(seeds), "paired_seeds": True,
+              "seeds_per_method": {m: int(data.loc[data["method"] == m, "seed"].nunique()) for m in methods},
+              "languages_per_family": {k: int(v) for k, v in counts.items()},
+              "method": None, "task": task, "metric": metric, "families": families}  # fmt: skip
+    notes = []
+    frames, messages = methods_module.method_tests(data, orders=orders, confidence=1 - options.alpha, seed=options.seed)
+    notes.extend(f"{label}: {m}" for m in messages)
+    stored = data["seed"].nunique()
+    if len(seeds) < stored:
+        notes.append(f"{label}: {stored - len(seeds)} of {stored} seeds lack some order under some method; the "
+                     f"methods are compared on the {len(seeds)} seeds run with every order under every method")  # fmt: skip
+    if len(seeds) < 2:
+        notes.append(f"{label}: fewer than 2 seeds run with every order under every method: the methods cannot "
+                     "be compared (run the same seeds for every method)")  # fmt: skip
+    results = adjust(result_frame(pd.concat(frames, ignore_index=True)) if frames else result_frame(),
+                     correction=options.correction).assign(label=label)  # fmt: skip
+    power = pd.DataFrame()
+    if len(seeds) >= 2:
+        averaged = methods_module.method_scores(data)
+        family_size = results.groupby("test")["n_corrected"].max().fillna(1)
+        power = family_power(averaged, orders=methods, effect=options.effect, alpha=options.alpha,
+                             tests_corrected=int(family_size.get(methods_module.METHOD_CONTRAST, 1)),
+                             variance_tests_corrected=int(family_size.get(methods_module.METHOD_VARIANCE, 1)),
+                             paired=True).assign(label=label)  # fmt: skip
+    found = findings_module.build_methods(results, design, power, label=label, task=task, metric=metric,
+                                          families=families, alpha=options.alpha, effect=options.effect)  # fmt: skip
+    design["warnings"] = list(dict.fromkeys(notes))
+    return {"label": label, "results": results, "model": {"label": label}, "design": design, "power": power,
+            "findings": found}
 
 
 def _design_notes(data: pd.DataFrame, design: dict, *, label: str, options: Options) -> list[str]:

@@ -6,7 +6,7 @@
 >>> sorted(result.findings["status"].unique())
 ['cannot tell', 'no evidence']
 >>> result.findings.columns[:7].tolist()
-['label', 'method', 'task', 'metric', 'family', 'question', 'comparison']
+['label', 'method', 'task', 'metric', 'family', 'factor', 'question']
 
 ``seqrob analyze significance`` is :func:`analyze` on a warehouse file; ``seqrob report``
 is :meth:`Result.report`.

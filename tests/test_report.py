@@ -303,7 +303,10 @@ def test_several_tasks_and_methods_get_their_own_sections(tmp_path):
         report = build_report(wh, n_boot=N_BOOT)
     labels = [g.label for g in report.inputs.groups]
     assert labels == ["pawsx accuracy (finetune)", "xnli accuracy (finetune)", "target accuracy (prompt)"]
-    assert len(report.inputs.analyses) == 2  # one analysis per method: every result row belongs to one
+    assert len(report.inputs.analyses) == 1  # one analysis; its result rows name their group
+    for group in report.inputs.groups:
+        assert set(group.results["label"]) == {group.label}
+    assert report.inputs.comparisons == []  # no task was run with both methods
     text = report.text()
     for index, label in enumerate(labels, start=1):
         assert f"3.{index} Accuracy: {label}" in text and f"4.{index} Robustness across seeds: {label}" in text

@@ -298,5 +298,7 @@ def test_power_keeps_two_stored_methods_apart():
     noisy = table.set_index(["method", "family"])["sd_difference"]
     assert (noisy.loc["prompt"] > noisy.loc["finetune"]).all()  # each method sized from its own noise
     outcome = analyze(wh, n_boot=200, store=False)
-    assert set(outcome.findings["label"]) == {"target accuracy (finetune)", "target accuracy (prompt)"}
+    assert set(outcome.findings["label"]) == {"target accuracy (finetune)", "target accuracy (prompt)",
+                                              "target accuracy: methods"}  # fmt: skip
     assert set(outcome.power["label"]) == set(outcome.findings["label"])
+    assert set(outcome.results["label"]) == set(outcome.findings["label"])  # every row names its group

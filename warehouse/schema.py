@@ -15,7 +15,7 @@ from seqrob.warehouse.errors import SchemaError
 
 __all__ = ["SCHEMA_VERSION", "TABLES", "RESULT_COLUMNS", "FINDING_COLUMNS", "ensure_schema"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _V1 = [
     """CREATE TABLE IF NOT EXISTS seqrob_meta (
@@ -138,11 +138,12 @@ _V1 = [
 RESULT_COLUMNS = (
     "test", "term", "task", "metric", "family", "estimate", "ci_low", "ci_high", "statistic", "df", "p_value",
     "p_adjusted", "n", "method", "interval", "confidence", "variant", "correction", "correction_family", "n_corrected",
+    "label",
 )  # fmt: skip
 
 #: An analysis's findings after ``analysis_id`` (documented in :mod:`seqrob.analysis.findings`).
 FINDING_COLUMNS = (
-    "label", "method", "task", "metric", "family", "question", "comparison", "estimate", "ci_low", "ci_high",
+    "label", "method", "task", "metric", "family", "factor", "question", "comparison", "estimate", "ci_low", "ci_high",
     "confidence", "interval", "test", "p_value", "p_adjusted", "correction", "n_corrected", "status", "reason",
     "seeds", "seeds_needed", "effect", "alpha",
 )  # fmt: skip
@@ -184,6 +185,16 @@ _V2 = [
     )""",
 ]
 
+_V3 = [
+    # Which analysed group a result row belongs to (one task x metric x method, or a task x
+    # metric's method comparison): with several methods, task and metric do not say.
+    """ALTER TABLE analysis_results ADD COLUMN label VARCHAR""",
+    # What a finding is about: "order" (order within one method), "method" (the methods
+    # compared) or "order x method" (does order's effect depend on the method).
+    """ALTER TABLE analysis_findings ADD COLUMN factor VARCHAR""",
+    """UPDATE analysis_findings SET factor = 'order'""",
+]
+
 TABLES = (
     "experiments",
     "runs",
@@ -205,7 +216,14 @@ def _to_v2(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(statement)
 
 
-MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {1: _to_v2}
+def _to_v3(con: duckdb.DuckDBPyConnection) -> None:
+    """Version 3: result rows name their analysed group (``label``); findings say which
+    factor they are about (``factor``: order, method, or order x method)."""
+    for statement in _V3:
+        con.execute(statement)
+
+
+MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {1: _to_v2, 2: _to_v3}
 
 
 def _stored_version(con: duckdb.DuckDBPyConnection, path: str) -> int | None:

@@ -170,7 +170,7 @@ def findings_table(table):
         natural[name] = max(map(len, [name, *cells[name]]), default=1)
     room = console.width - sum(narrow.values()) - 3 * (len(narrow) - 1)  # a divider and padding between columns
     widths = dict(narrow)
-    for name in ("orders", "score", "spread", "seeds needed", "difference [CI]", "SD ratio [CI]", "family"):
+    for name in ("orders", "compared", "score", "spread", "seeds needed", "difference [CI]", "SD ratio [CI]", "family"):
         if name in widths and room > 0:
             extra = min(room, natural[name] - narrow[name])
             widths[name] += extra

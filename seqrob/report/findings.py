@@ -14,10 +14,13 @@ import pandas as pd
 
 from seqrob.report.text import CORRECTION_NAMES, join, number, p_text, plural, scale_of, split_term
 
-__all__ = ["TABLE_COLUMNS", "ALL_LANGUAGES", "verdict_table", "table_title", "statements"]
+__all__ = ["TABLE_COLUMNS", "METHOD_TABLE_COLUMNS", "ALL_LANGUAGES", "verdict_table", "table_title", "statements"]
 
 ALL_LANGUAGES = "all languages"
 TABLE_COLUMNS = ("family", "orders", "difference [CI]", "score", "SD ratio [CI]", "spread", "seeds needed")
+#: The columns of a comparison of methods' table: what is compared is methods, or an
+#: order difference between methods (``"a vs b: m vs n"``).
+METHOD_TABLE_COLUMNS = ("family", "compared", *TABLE_COLUMNS[2:])
 _FOUND, _NONE, _CANNOT = "found", "no evidence", "cannot tell"
 
 
@@ -28,14 +31,15 @@ def verdict_table(findings: pd.DataFrame) -> pd.DataFrame:
     difference is in points for accuracy-like metrics; ``seeds needed`` is the seeds per
     order for 80% power where no difference was found.
     """
+    columns = METHOD_TABLE_COLUMNS if _compares_methods(findings) else TABLE_COLUMNS
     if findings.empty:
-        return pd.DataFrame(columns=list(TABLE_COLUMNS))
+        return pd.DataFrame(columns=list(columns))
     scale = scale_of(findings["metric"].iloc[0])
     rows: dict[tuple, dict] = {}
     for r in findings.itertuples():
         key = (r.family or ALL_LANGUAGES, r.comparison)
-        row = rows.setdefault(key, dict.fromkeys(TABLE_COLUMNS, ""))
-        row["family"], row["orders"] = key
+        row = rows.setdefault(key, dict.fromkeys(columns, ""))
+        row["family"], row[columns[1]] = key
         if r.question == "score":
             row["score"] = r.status
             if np.isfinite(r.estimate):
@@ -46,7 +50,11 @@ def verdict_table(findings: pd.DataFrame) -> pd.DataFrame:
             row["spread"] = r.status
             if np.isfinite(r.estimate):
                 row["SD ratio [CI]"] = _estimate(r, lambda x, s=False: number(x, 2))
-    return pd.DataFrame(list(rows.values()), columns=list(TABLE_COLUMNS))
+    return pd.DataFrame(list(rows.values()), columns=list(columns))
+
+
+def _compares_methods(findings: pd.DataFrame) -> bool:
+    return bool(len(findings)) and bool((findings["factor"].fillna("order") != "order").all())
 
 
 def _estimate(r, fmt) -> str:
@@ -60,7 +68,9 @@ def table_title(findings: pd.DataFrame) -> str:
     """What the verdict table's numbers are: units, interval levels and kinds, the test level."""
     first = findings.iloc[0]
     scale = scale_of(first["metric"])
-    parts = [f"{first['label']}: does order change the score or its spread?"]
+    question = ("does the method change the score or its spread (averaged over the orders), and does order's effect "
+                "depend on the method?" if _compares_methods(findings) else "does order change the score or its spread?")
+    parts = [f"{first['label']}: {question}"]
     unit = "points" if scale.unit == "points" else f"{first['metric']} units"
     for question, what in (("score", f"difference in {unit}"), ("spread", "SD ratio")):
         rows = findings[(findings["question"] == question) & findings["interval"].notna() & findings["confidence"].notna()]
@@ -91,6 +101,8 @@ def statements(findings: pd.DataFrame, *, prefix: bool = True) -> list[str]:
 
 
 def _group_statements(f: pd.DataFrame) -> list[str]:
+    if _compares_methods(f):
+        return _method_statements(f)
     scale = scale_of(f["metric"].iloc[0])
     unit = scale.unit
     score, spread = f[f["question"] == "score"], f[f["question"] == "spread"]
@@ -161,3 +173,64 @@ def _ci(r, fmt) -> str:
 def _p(r) -> str:
     name = CORRECTION_NAMES.get(r.correction, r.correction)
     return f"{name}-adjusted p {p_text(r.p_adjusted, equals=True)}"
+
+
+def _method_statements(f: pd.DataFrame) -> list[str]:
+    """A comparison of methods in sentences: the method's effect on the score and on the
+    spread (averaged over the orders), then whether order's effect depends on the method."""
+    scale = scale_of(f["metric"].iloc[0])
+    unit = scale.unit
+    method = f[f["factor"] == "method"]
+    score, spread = method[method["question"] == "score"], method[method["question"] == "spread"]
+    interaction = f[f["factor"] == "order x method"]
+    untested = score[(score["status"] == _CANNOT) & score["test"].isna()]
+    if len(score) and len(untested) == len(score):
+        return [f"cannot tell whether the method matters: {untested['reason'].iloc[0]}"]
+    out: list[str] = []
+    for r in score[score["status"] == _FOUND].sort_values("p_adjusted").itertuples():
+        first, second = split_term(r.comparison)
+        where = f"in {r.family}" if r.family else f"over {ALL_LANGUAGES}"
+        direction = "higher" if r.estimate > 0 else "lower"
+        size = f"{scale.value(abs(r.estimate))} {unit}" if unit == "points" else f"{scale.value(abs(r.estimate))}"
+        out.append(f"{where}, {first} scores {size} {direction} than {second}, averaged over the orders "
+                   f"({_ci(r, lambda x: scale.value(x, signed=True))}; {_p(r)})")  # fmt: skip
+    quiet = score[score["status"] == _NONE]
+    if len(quiet):
+        name = CORRECTION_NAMES.get(quiet["correction"].iloc[0], quiet["correction"].iloc[0])
+        where = "any family" if len(quiet) == len(score) else join(q or ALL_LANGUAGES for q in dict.fromkeys(quiet["family"]))
+        out.append(f"no evidence that the method changes the score in {where} ({name}-adjusted p >= {_alpha(f):g})")
+    for r in spread[spread["status"] == _FOUND].sort_values("p_adjusted").itertuples():
+        first, second = split_term(r.comparison)
+        where = f"in {r.family}" if r.family else f"over {ALL_LANGUAGES}"
+        out.append(f"{where}, the across-seed SD under {first} is {number(r.estimate, 2)} times that under {second} "
+                   f"({_ci(r, lambda x: number(x, 2))}; {_p(r)})")  # fmt: skip
+    if len(spread) and not (spread["status"] == _FOUND).any():
+        cannot = spread[spread["status"] == _CANNOT]
+        if len(cannot) == len(spread):
+            out.append(f"cannot tell whether the method changes across-seed spread: {cannot['reason'].iloc[0]}")
+        else:
+            out.append(f"no evidence that the method changes across-seed spread ({plural(len(spread), 'test')})")
+    for r in interaction[interaction["status"] == _FOUND].sort_values("p_adjusted").itertuples():
+        orders, methods = r.comparison.split(": ", 1)
+        a, b = split_term(orders)
+        m, n = split_term(methods)
+        where = f"in {r.family}" if r.family else f"over {ALL_LANGUAGES}"
+        size = scale.value(r.estimate, signed=True) + (f" {unit}" if unit == "points" else "")
+        out.append(f"{where}, order's effect depends on the method: {a} minus {b} is {size} under {m} relative to "
+                   f"{n} ({_ci(r, lambda x: scale.value(x, signed=True))}; {_p(r)})")  # fmt: skip
+    if len(interaction) and not (interaction["status"] == _FOUND).any():
+        name = CORRECTION_NAMES.get(interaction["correction"].dropna().iloc[0], "") if interaction["correction"].notna().any() else ""
+        level = f", {name}-adjusted p >= {_alpha(f):g}" if name else ""
+        out.append(f"no evidence that order's effect depends on the method ({plural(len(interaction), 'comparison')}"
+                   f"{level})")  # fmt: skip
+    need = quiet[quiet["seeds_needed"] > quiet["seeds"]]
+    if len(need):
+        by_count: dict[int, list[str]] = {}
+        for r in need.drop_duplicates("family").sort_values("seeds_needed").itertuples():
+            by_count.setdefault(int(r.seeds_needed), []).append(r.family or ALL_LANGUAGES)
+        effect = scale.value(need["effect"].iloc[0])
+        effect = f"a {effect}-point" if unit == "points" else f"a {effect} ({unit})"
+        detail = "; ".join(f"{n} in {join(fs)}" for n, fs in by_count.items())
+        out.append(f"to detect {effect} difference between methods with 80% power, seeds needed (each run with every "
+                   f"order under every method; the design has {int(need['seeds'].iloc[0])}): {detail}")  # fmt: skip
+    return out

@@ -65,6 +65,9 @@ def build(inputs: Inputs) -> list[Block]:
     for number_, group in enumerate(inputs.groups, start=1):
         blocks.append(PageBreak(unless_room=SECTION_ROOM))
         blocks += accuracy(group, inputs, index=number_)
+    for number_, group in enumerate(inputs.comparisons, start=len(inputs.groups) + 1):
+        blocks.append(PageBreak(unless_room=SECTION_ROOM))
+        blocks += comparison(group, inputs, index=number_)
     for number_, group in enumerate(inputs.groups, start=1):
         blocks.append(PageBreak(unless_room=SECTION_ROOM))
         blocks += robustness(group, inputs, index=number_)
@@ -76,7 +79,7 @@ def build(inputs: Inputs) -> list[Block]:
 
 
 def _section(inputs: Inputs, number_: int, title: str, group: Group, index: int) -> str:
-    several = len(inputs.groups) > 1
+    several = len(inputs.groups) + len(inputs.comparisons) > 1
     return f"{number_}.{index} {title}: {group.label}" if several else f"{number_}. {title}"
 
 
@@ -96,8 +99,8 @@ def summary(inputs: Inputs) -> list[Block]:
         Text(f"**Design.** {design_line(inputs.groups)}", "lead"),
         *(Text(limit, "bullet") for limit in design_limits(inputs.groups)),
     ]
-    several = len(inputs.groups) > 1
-    for group in inputs.groups:
+    several = len(inputs.groups) + len(inputs.comparisons) > 1
+    for group in inputs.groups + inputs.comparisons:
         if several:
             blocks.append(Text(f"**{group.label}**", "body"))
         for sentence in statements(group.findings, prefix=False):
@@ -264,6 +267,76 @@ def accuracy(group: Group, inputs: Inputs, *, index: int) -> list[Block]:
         blocks.append(_contrast_table(group, contrasts, inputs))
     blocks += _heatmaps(group, scale, inputs.languages)
     blocks += _model_tables(group, inputs)
+    return blocks
+
+
+def comparison(group: Group, inputs: Inputs, *, index: int) -> list[Block]:
+    """A task x metric's comparison of training methods (:mod:`seqrob.analysis.methods`):
+    the method contrast and the order x method contrasts per family, and each method's
+    across-seed SD."""
+    from seqrob.analysis.methods import METHOD_CONTRAST, METHOD_VARIANCE, ORDER_METHOD_CONTRAST
+
+    alpha, scale = inputs.options.alpha, scale_of(group.metric)
+    methods = group.methods
+    blocks: list[Block] = [Heading(_section(inputs, 3, "Methods compared", group, index))]
+    contrasts = group.results[group.results["test"].isin((METHOD_CONTRAST, ORDER_METHOD_CONTRAST))]
+    if contrasts.empty:
+        blocks.append(Text(f"The methods ({join(methods)}) were not compared: fewer than 2 seeds were run with every "
+                           "order under every method."))  # fmt: skip
+        return blocks
+    source = intervals_of(contrasts) or "no intervals"
+    blocks.append(Text(
+        f"Methods {join(methods)} on {group.design['seeds']} seeds run with every order under each. "
+        f"**Method:** per seed, the difference of the methods' family means, each averaged over the orders "
+        f"({join(group.orders)}); **order × method:** per seed, an order difference under one method minus the "
+        f"same under the other. Both are tested over seeds, each family on its own noise; intervals: {source}. "
+        f"{_correction(contrasts, inputs)} correction within each question; filled diamonds are significant at "
+        f"α = {alpha:g} after it."))  # fmt: skip
+    rows = contrasts.assign(group=contrasts["family"])
+    colors = {"method": figures.OKABE_ITO[4], "order × method": figures.OKABE_ITO[0]}
+    pages = figures.chunk_groups([(f, int((rows["group"] == f).sum()) + 1) for f in group.families])
+    for k, families in enumerate(pages):
+        fig = figures.interval_plot(
+            rows[rows["group"].isin(families)], groups=families, colors=colors,
+            color_of=lambda term: colors["order × method" if ": " in term else "method"],
+            xlabel=f"difference in {group.metric} ({scale.unit}); lines: {source}", scale=scale.factor,
+            label=lambda r: f"{scale.value(r['estimate'], signed=True):>6} {interval(r['ci_low'], r['ci_high'], scale):<16} {_p_label(r['p_adjusted'])}",
+            significant=lambda r: bool(r["p_adjusted"] < alpha), group_note=_families_note(group),
+            legend_title="colour: what is compared",
+        )  # fmt: skip
+        part = f" (part {k + 1} of {len(pages)})" if len(pages) > 1 else ""
+        blocks.append(Figure(fig, caption=(
+            f"**Methods compared per language family{part}** ({group.label}). 'm vs n': method m minus n, averaged "
+            f"over the orders; 'a vs b: m vs n': the order difference a minus b under m minus under n. Points in "
+            f"{scale.unit}; lines: {source}; dashed: no difference. Right: estimate, CI and adjusted p.")))  # fmt: skip
+    order = {f: i for i, f in enumerate(group.families)}
+    table = []
+    for r in contrasts.sort_values("family", key=lambda f: f.map(order), kind="stable").itertuples():
+        adjusted = p_text(r.p_adjusted)
+        table.append([r.family, r.term, scale.value(r.estimate, signed=True), interval(r.ci_low, r.ci_high, scale),
+                      number(r.df, 1), p_text(r.p_value), f"**{adjusted}**" if r.p_adjusted < alpha else adjusted])  # fmt: skip
+    blocks.append(Table(["family", "compared", f"diff. ({scale.unit})", f"{_level(contrasts, inputs)} CI", "df", "p",
+                         f"p ({_correction(contrasts, inputs)})"], table,
+                        caption=f"**Every method comparison** of {group.label}: {source}. Bold: significant after "
+                                "correction (each question is its own family of tests).",
+                        align=["l", "l", "r", "r", "r", "r", "r"], widths=[1.3, 2.3, 0.8, 1.3, 0.4, 0.7, 0.8],
+                        font_size=7))  # fmt: skip
+    sds = group.results[group.results["test"] == "method_sd"].set_index(["family", "term"])["estimate"]
+    tests = group.results[group.results["test"] == METHOD_VARIANCE]
+    if len(tests):
+        spread = []
+        for r in tests.sort_values("family", key=lambda f: f.map(order), kind="stable").itertuples():
+            adjusted = p_text(r.p_adjusted)
+            spread.append([r.family, *(scale.value(sds.get((r.family, m), np.nan)) for m in methods), r.term,
+                           _ratio(r.estimate), f"[{_ratio(r.ci_low)}, {_ratio(r.ci_high)}]",
+                           f"**{adjusted}**" if r.p_adjusted < alpha else adjusted])  # fmt: skip
+        header = ["family", *(f"SD {m} ({scale.unit})" for m in methods), "compared", "SD ratio",
+                  f"{_level(tests, inputs)} CI", f"p ({_correction(tests, inputs)})"]  # fmt: skip
+        blocks.append(Table(header, spread, caption=(
+            f"**Across-seed spread by method** ({group.label}): the SD over seeds of each method's family score "
+            f"averaged over the orders, and a permutation test of the method labels within seeds (its interval by "
+            f"inverting the test). With few seeds the test cannot reach significance: the findings say so."),
+            align=["l"] + ["r"] * len(methods) + ["l", "r", "r", "r"], font_size=7))  # fmt: skip
     return blocks
 
 
@@ -594,14 +667,15 @@ def methods(inputs: Inputs) -> list[Block]:
     """What was computed, generated from the result rows: a paragraph per procedure that ran
     (their ``test``, ``variant``, ``interval`` and ``correction`` columns), the families of
     tests corrected together, the calibration, and the references cited."""
-    results = pd.concat([g.results for g in inputs.groups], ignore_index=True)
+    results = pd.concat([g.results for g in inputs.groups + inputs.comparisons], ignore_index=True)
     blocks: list[Block] = [Heading("5. Methods"), Text(
         "**Data.** One score per run \u00d7 task \u00d7 language \u00d7 metric, from finished runs only; a run is one "
         "order trained with one seed. Where per-example outcomes are stored, resampling goes down to examples. "
         "Accuracy-like metrics are analysed as proportions and reported in points (\u00d7100).")]  # fmt: skip
     cited: list[str] = []
-    for paragraph in (_verdict_methods, _few_seed_methods, _mixed_methods, _bootstrap_methods, _variance_methods,
-                      _aso_methods, _multiplicity_methods, _power_methods):  # fmt: skip
+    for paragraph in (_verdict_methods, _training_method_methods, _few_seed_methods, _mixed_methods,
+                      _bootstrap_methods, _variance_methods, _aso_methods, _multiplicity_methods,
+                      _power_methods):  # fmt: skip
         text, references = paragraph(results, inputs)
         if text:
             blocks.append(Text(text))
@@ -653,6 +727,24 @@ def _verdict_methods(results: pd.DataFrame, inputs: Inputs) -> tuple[str, list[s
              "real runs break both (a model that assumes them called false order effects in 65% of relabelled real "
              "nulls).")  # fmt: skip
     return text, [_ANOVA_REFERENCES[v] for v in dict.fromkeys(anova["variant"].dropna()) if v in _ANOVA_REFERENCES]
+
+
+def _training_method_methods(results: pd.DataFrame, inputs: Inputs) -> tuple[str, list[str]]:
+    from seqrob.analysis.methods import METHOD_CONTRAST, METHOD_VARIANCE, ORDER_METHOD_CONTRAST
+
+    rows = _of(results, METHOD_CONTRAST, METHOD_VARIANCE, ORDER_METHOD_CONTRAST)
+    if rows.empty:
+        return "", []
+    seeds = join(str(g.design["seeds"]) for g in inputs.comparisons)
+    text = ("**Training methods compared** (verdicts). Only the seeds run with every order under every method "
+            f"({seeds}) are used, and each seed is one unit: its pipelines share the seed's luck however it carries "
+            "across orders and methods. Method: the per-seed difference of the methods' family means, each averaged "
+            "over the orders, by a paired t over seeds. Order × method: per seed, an order difference under one "
+            "method minus under the other, by a paired t over seeds. Spread: the SD over seeds of each method's "
+            "order-averaged family score, by a permutation test of the method labels within seeds (exact, its "
+            "smallest p 2/2^S with two methods: below 6 seeds it cannot reach 0.05). Each question is its own "
+            f"family of tests; intervals: {intervals_of(rows) or 'none'}.")  # fmt: skip
+    return text, []
 
 
 def _few_seed_methods(results: pd.DataFrame, inputs: Inputs) -> tuple[str, list[str]]:
@@ -782,7 +874,7 @@ def _families_of_tests(inputs: Inputs) -> Table:
     """The families of tests corrected together, from the rows' ``correction``, ``correction_family``
     and ``n_corrected`` columns; and the tests with p-values that no correction covers."""
     rows = []
-    for group in inputs.groups:
+    for group in inputs.groups + inputs.comparisons:
         results = group.results
         corrected = results[results["correction"].notna()]
         keys = corrected[["correction_family", "correction", "n_corrected"]].drop_duplicates()

@@ -10,7 +10,7 @@ design, runs and languages, and the analysis records behind them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -36,10 +36,11 @@ class AnalysisRecord:
 
 @dataclass
 class Group:
-    """One analysed method x task x metric: its scores and everything the analysis found about it."""
+    """One analysed method x task x metric (or a task x metric's comparison of methods, with
+    ``method`` None): its scores and everything the analysis found about it."""
 
     label: str
-    method: str
+    method: str | None
     task: str
     metric: str
     scores: pd.DataFrame
@@ -49,6 +50,16 @@ class Group:
     design: dict
     power: pd.DataFrame
     analysis_id: int | None
+
+    @property
+    def compares_methods(self) -> bool:
+        """Whether this is a task x metric's comparison of training methods (``method`` is None)."""
+        return self.design.get("kind") == "methods"
+
+    @property
+    def methods(self) -> list[str]:
+        """The methods compared (reference first), for a comparison of methods."""
+        return list(self.design.get("methods", []))
 
     @property
     def orders(self) -> list[str]:
@@ -65,6 +76,8 @@ class Group:
 
     @property
     def min_seeds(self) -> int:
+        if self.compares_methods:
+            return int(self.design["seeds"])
         return int(min(self.design["seeds_per_order"].values()))
 
     @property
@@ -78,7 +91,8 @@ class Inputs:
     """All the report shows."""
 
     path: str
-    groups: list[Group]
+    groups: list[Group]  # one per method x task x metric: the order questions
+    comparisons: list[Group]  # one per task x metric stored with several methods: the method questions
     analyses: list[AnalysisRecord]
     design: object  # seqrob.warehouse.design.Design
     runs: pd.DataFrame
@@ -96,8 +110,8 @@ class Inputs:
 
     @property
     def findings(self) -> pd.DataFrame:
-        """Every group's findings, in report order."""
-        return pd.concat([g.findings for g in self.groups], ignore_index=True)
+        """Every group's findings, in report order (the comparisons of methods last)."""
+        return pd.concat([g.findings for g in self.groups + self.comparisons], ignore_index=True)
 
 
 def gather(warehouse, options: Options | None = None, *, reanalyze: bool = False, calibration=None,
@@ -116,23 +130,23 @@ def gather(warehouse, options: Options | None = None, *, reanalyze: bool = False
         value = getattr(options, column)
         if value is not None:
             chosen = chosen[chosen[column] == value]
-    # Several methods: one analysis per method, so every result row belongs to one method.
+    # One analysis covers every method (its result rows name their group) and compares them.
     if analysis is not None:
         analyses = [(analysis, analysis.analysis_id is not None)]
     else:
-        methods = sorted(chosen["method"].dropna().unique())
-        each = [options] if options.method is not None or len(methods) <= 1 else [replace(options, method=m) for m in methods]
-        analyses = [_analysis(warehouse, o, reanalyze=reanalyze) for o in each]
-    groups, records, cautions = [], [], []
+        analyses = [_analysis(warehouse, options, reanalyze=reanalyze)]
+    groups, comparisons, records, cautions = [], [], [], []
     for found, reused in analyses:
         records.append(_record(warehouse, found, reused=reused))
         cautions.extend(found.cautions)
-        groups.extend(_groups(chosen, found))
+        for group in _groups(chosen, found):
+            (comparisons if group.compares_methods else groups).append(group)
     experiments = sorted(chosen["experiment"].unique())
     runs = warehouse.table("runs")
     return Inputs(
         path=warehouse.path,
         groups=groups,
+        comparisons=comparisons,
         analyses=records,
         design=warehouse.info(experiment=options.experiment),
         runs=runs if options.experiment is None else runs[runs["experiment"] == options.experiment],
@@ -179,8 +193,14 @@ def _groups(scores: pd.DataFrame, analysis: Significance) -> list[Group]:
     groups = []
     for label, design in analysis.design.items():
         method, task, metric = design["method"], design["task"], design["metric"]
-        data = scores[(scores["method"] == method) & (scores["task"] == task) & (scores["metric"] == metric)]
-        rows = analysis.results[(analysis.results["task"] == task) & (analysis.results["metric"] == metric)]
+        data = scores[(scores["task"] == task) & (scores["metric"] == metric)]
+        if design.get("kind") != "methods":
+            data = data[data["method"] == method]
+        results = analysis.results
+        if results["label"].notna().any():
+            rows = results[results["label"] == label]
+        else:  # stored before result rows named their group (one method per analysis then)
+            rows = results[(results["task"] == task) & (results["metric"] == metric)]
         power = analysis.power
         groups.append(Group(
             label=label, method=method, task=task, metric=metric, scores=data.reset_index(drop=True),
