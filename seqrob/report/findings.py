@@ -145,23 +145,33 @@ def _group_statements(f: pd.DataFrame) -> list[str]:
             first, second = split_term(r.comparison)
             out.append(f"{where}, the across-seed SD under {first} is {number(r.estimate, 2)} times that under "
                        f"{second} ({_ci(r, lambda x: number(x, 2))}; {_p(r)})")  # fmt: skip
-    if len(spread) and not (spread["status"] == _FOUND).any():
-        cannot = spread[spread["status"] == _CANNOT]
-        if len(cannot) == len(spread):
-            out.append(f"cannot tell whether order changes across-seed spread: {cannot['reason'].iloc[0]}")
-        else:
-            out.append(f"no evidence that order changes across-seed spread ({plural(len(spread), 'test')})")
-    need = quiet[quiet["seeds_needed"] > quiet["seeds"]]
-    if len(need):
-        by_count: dict[int, list[str]] = {}
-        for r in need.drop_duplicates("family").sort_values("seeds_needed").itertuples():
-            by_count.setdefault(int(r.seeds_needed), []).append(r.family)
-        effect = scale.value(need["effect"].iloc[0])
-        effect = f"a {effect}-point" if unit == "points" else f"a {effect} ({unit})"
-        detail = "; ".join(f"{n} in {join(fs)}" for n, fs in by_count.items())
-        out.append(f"to detect {effect} order difference with 80% power, seeds per order needed "
-                   f"(the design has {int(need['seeds'].iloc[0])}): {detail}")  # fmt: skip
+    out += _no_spread_found(spread, "order")
+    out += _seeds_needed(quiet, scale, "order difference with 80% power, seeds per order needed")
     return out
+
+
+def _no_spread_found(spread: pd.DataFrame, factor: str) -> list[str]:
+    """The sentence for spread tests none of which found anything (none without tests)."""
+    if not len(spread) or (spread["status"] == _FOUND).any():
+        return []
+    cannot = spread[spread["status"] == _CANNOT]
+    if len(cannot) == len(spread):
+        return [f"cannot tell whether {factor} changes across-seed spread: {cannot['reason'].iloc[0]}"]
+    return [f"no evidence that {factor} changes across-seed spread ({plural(len(spread), 'test')})"]
+
+
+def _seeds_needed(quiet: pd.DataFrame, scale, what: str, design: str = "") -> list[str]:
+    """Seeds needed for 80% power where nothing was found, grouped by count."""
+    need = quiet[quiet["seeds_needed"] > quiet["seeds"]]
+    if not len(need):
+        return []
+    by_count: dict[int, list[str]] = {}
+    for r in need.drop_duplicates("family").sort_values("seeds_needed").itertuples():
+        by_count.setdefault(int(r.seeds_needed), []).append(r.family or ALL_LANGUAGES)
+    effect = scale.value(need["effect"].iloc[0])
+    effect = f"a {effect}-point" if scale.unit == "points" else f"a {effect} ({scale.unit})"
+    detail = "; ".join(f"{n} in {join(fs)}" for n, fs in by_count.items())
+    return [f"to detect {effect} {what} ({design}the design has {int(need['seeds'].iloc[0])}): {detail}"]
 
 
 def _ci(r, fmt) -> str:
@@ -204,12 +214,7 @@ def _method_statements(f: pd.DataFrame) -> list[str]:
         where = f"in {r.family}" if r.family else f"over {ALL_LANGUAGES}"
         out.append(f"{where}, the across-seed SD under {first} is {number(r.estimate, 2)} times that under {second} "
                    f"({_ci(r, lambda x: number(x, 2))}; {_p(r)})")  # fmt: skip
-    if len(spread) and not (spread["status"] == _FOUND).any():
-        cannot = spread[spread["status"] == _CANNOT]
-        if len(cannot) == len(spread):
-            out.append(f"cannot tell whether the method changes across-seed spread: {cannot['reason'].iloc[0]}")
-        else:
-            out.append(f"no evidence that the method changes across-seed spread ({plural(len(spread), 'test')})")
+    out += _no_spread_found(spread, "the method")
     for r in interaction[interaction["status"] == _FOUND].sort_values("p_adjusted").itertuples():
         orders, methods = r.comparison.split(": ", 1)
         a, b = split_term(orders)
@@ -223,14 +228,6 @@ def _method_statements(f: pd.DataFrame) -> list[str]:
         level = f", {name}-adjusted p >= {_alpha(f):g}" if name else ""
         out.append(f"no evidence that order's effect depends on the method ({plural(len(interaction), 'comparison')}"
                    f"{level})")  # fmt: skip
-    need = quiet[quiet["seeds_needed"] > quiet["seeds"]]
-    if len(need):
-        by_count: dict[int, list[str]] = {}
-        for r in need.drop_duplicates("family").sort_values("seeds_needed").itertuples():
-            by_count.setdefault(int(r.seeds_needed), []).append(r.family or ALL_LANGUAGES)
-        effect = scale.value(need["effect"].iloc[0])
-        effect = f"a {effect}-point" if unit == "points" else f"a {effect} ({unit})"
-        detail = "; ".join(f"{n} in {join(fs)}" for n, fs in by_count.items())
-        out.append(f"to detect {effect} difference between methods with 80% power, seeds needed (each run with every "
-                   f"order under every method; the design has {int(need['seeds'].iloc[0])}): {detail}")  # fmt: skip
+    out += _seeds_needed(quiet, scale, "difference between methods with 80% power, seeds needed",
+                         "each run with every order under every method; ")  # fmt: skip
     return out
