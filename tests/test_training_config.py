@@ -103,7 +103,7 @@ def test_unknown_key_suggests_the_close_one():
         (lambda t: t.update(target="pos"), "target 'pos' is not a task"),
         (lambda t: t["seeds"].update(data=[1]), "seeds.data has 1 seeds but seeds.init has 3"),
         (lambda t: t["evaluation"].update(languages=["qna", "de"]), "'de' is not in the synthetic suite"),
-        (lambda t: t["model"].update(name="some/model"), "model.dropout applies only to the embedded tiny model"),
+        (lambda t: t["model"].update(name="some/model", dropout=0.1), "model.dropout applies only to the embedded tiny model"),
         (lambda t: t["tasks"]["ner"].update(learning_rate=-1.0), "learning_rate must be positive"),
         (lambda t: t.pop("source_language"), "'source_language' is missing"),
     ],

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import hashlib
 import itertools
 import json
@@ -60,6 +61,7 @@ __all__ = [
     "check_size",
     "parse_orders",
     "parse_seeds",
+    "shipped_model_path",
 ]
 
 TASK_KINDS = ("classification", "tagging", "qa")
@@ -68,6 +70,9 @@ METHODS = ("finetune", "prompt")
 # Part of every run's config: bump when the training code changes what a config produces.
 TRAINING_VERSION = "seqrob.training/1"
 TINY = "tiny"
+# Encoders shipped inside the package (training/pretrained/<name>/, made by seqrob.training.pretrain):
+# a [model] name here resolves to that folder, which from_pretrained loads like a hub model.
+SHIPPED_MODELS = ("synthetic-pretrained",)
 _TINY_ONLY = ("hidden_size", "layers", "heads", "intermediate_size", "dropout", "vocab_size")
 # Allowed model shapes: wide enough for any encoder seqrob can fine-tune on one machine,
 # narrow enough that a typo (1e9) is refused at load instead of failing deep in torch.
@@ -95,7 +100,9 @@ KIND_FIELDS: dict[str, dict[str, object]] = {
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The encoder: ``name = "tiny"`` (built here, random init) or a Hugging Face id / local path.
+    """The encoder: ``name = "tiny"`` (built here, random init), ``"synthetic-pretrained"``
+    (shipped with seqrob: the tiny shape pretrained on the synthetic languages, see
+    :mod:`seqrob.training.pretrain`), or a Hugging Face id / local path.
 
     The shape fields apply to the tiny model only; a named model brings its own.
     """
@@ -112,6 +119,32 @@ class ModelConfig:
     @property
     def is_tiny(self) -> bool:
         return self.name == TINY
+
+    @property
+    def is_shipped(self) -> bool:
+        """A model shipped inside the package (``synthetic-pretrained``)."""
+        return self.name in SHIPPED_MODELS
+
+    @property
+    def source(self) -> str:
+        """What ``from_pretrained`` is given: the shipped folder's path, else the name itself."""
+        return str(shipped_model_path(self.name)) if self.is_shipped else self.name
+
+
+def shipped_model_path(name: str) -> Path:
+    """The folder of a shipped model (``training/pretrained/<name>/`` in the installed package)."""
+    if name not in SHIPPED_MODELS:
+        raise KeyError(name)
+    return Path(str(resources.files("seqrob.training") / "pretrained" / name))
+
+
+@functools.lru_cache(maxsize=8)
+def _weights_digest(folder: str) -> str:
+    """The first 16 hex digits of the sha256 of a shipped model's weights (part of each run's config)."""
+    try:
+        return hashlib.sha256((Path(folder) / "model.safetensors").read_bytes()).hexdigest()[:16]
+    except OSError:
+        return "missing"
 
 
 @dataclass(frozen=True)
@@ -267,6 +300,8 @@ class RunSpec:
     def to_dict(self) -> dict:
         """The resolved config as plain JSON values (what the warehouse stores)."""
         out = _plain(dataclasses.asdict(self)) | {"order_name": self.order_name}
+        if self.model.is_shipped:  # regenerated weights make new runs, never mix with stored ones
+            out["model"]["weights_sha256"] = _weights_digest(self.model.source)
         if self.synthetic is not None:
             from seqrob.training.synthetic import GENERATOR
 
@@ -720,6 +755,11 @@ def _validate(config: SweepConfig, where: str) -> None:
                     f"{where}: tasks.{task.name}.max_length {task.max_length} exceeds the tiny model's max_length {model.max_length}"
                     " - raise model.max_length"
                 )
+    if model.is_shipped and config.uses_synthetic and config.synthetic.seed != 0:
+        raise ConfigError(
+            f"{where}: model '{model.name}' was pretrained on the languages of synthetic seed 0, and synthetic.seed"
+            f" is {config.synthetic.seed} (other languages) - set synthetic.seed = 0, or use model.name = \"tiny\""
+        )
     if model.is_tiny and model.hidden_size % model.heads:
         raise ConfigError(
             f"{where}: model.hidden_size {model.hidden_size} is not a multiple of model.heads {model.heads}"
@@ -750,8 +790,15 @@ def _check_range(value: int, allowed: tuple[int, int], where: str, name: str) ->
 
 
 def _check_model_name(name: str, where: str) -> None:
-    """``tiny``, a folder with a config.json, or a Hugging Face model id; else :class:`UnknownModel`."""
+    """``tiny``, a shipped model, a folder with a config.json, or a Hugging Face model id; else :class:`UnknownModel`."""
     if name == TINY:
+        return
+    if name in SHIPPED_MODELS:
+        if not (shipped_model_path(name) / "config.json").is_file():
+            raise UnknownModel(
+                f"{where}: model.name '{name}' is shipped with seqrob, but {shipped_model_path(name)} has no"
+                " config.json - regenerate it with: python -m seqrob.training.pretrain"
+            )
         return
     folder = Path(name).expanduser()
     if folder.is_dir():

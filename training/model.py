@@ -1,15 +1,20 @@
 """The encoder, the three task heads, and the soft prompt of prompt tuning.
 
 The encoder is whatever ``transformers.AutoModel`` builds: a tiny random-init BERT
-from a config for the embedded default, or a pretrained model by Hugging Face id
-or local folder (``from_pretrained``, the same call for both). Heads are small
+from a config (``name = "tiny"``), or a pretrained model by Hugging Face id or
+local folder (``from_pretrained``, the same call for both). The embedded default's
+``synthetic-pretrained`` is such a folder, shipped inside the package
+(:mod:`seqrob.training.pretrain` made it): its name resolves to the folder's path
+and it loads through ``from_pretrained`` like any other. Heads are small
 modules made fresh for every stage; the encoder (and, for prompt tuning, the soft
 prompt) is what carries over from one stage to the next.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -32,6 +37,7 @@ __all__ = [
     "SpanHead",
     "build_tiny",
     "load_encoder",
+    "quiet_progress",
     "tiny_tokenizer",
 ]
 
@@ -70,7 +76,11 @@ def build_tiny(model: ModelConfig, tokenizer: PreTrainedTokenizerBase, *, seed: 
 def load_encoder(
     model: ModelConfig, synthetic: SyntheticConfig | None, *, seed: int
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """The encoder and its tokenizer: tiny (random init under ``seed``) or ``from_pretrained``."""
+    """The encoder and its tokenizer: tiny (random init under ``seed``) or ``from_pretrained``.
+
+    A pretrained model (hub id, folder, or a shipped name such as ``synthetic-pretrained``,
+    resolved to its folder by :attr:`ModelConfig.source`) brings its weights; ``seed`` is unused then.
+    """
     if model.is_tiny:
         if synthetic is None:  # the config checks this; a RunSpec built by hand may not
             raise ConfigError(
@@ -78,12 +88,14 @@ def load_encoder(
             )
         tokenizer = tiny_tokenizer(model, synthetic)
         return build_tiny(model, tokenizer, seed=seed), tokenizer
+    source = model.source
     try:
-        tokenizer = AutoTokenizer.from_pretrained(model.name)
-        encoder = AutoModel.from_pretrained(model.name)
+        with quiet_progress():  # one "Loading weights" bar per run would bury the sweep's own progress
+            tokenizer = AutoTokenizer.from_pretrained(source)
+            encoder = AutoModel.from_pretrained(source)
     except OSError as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        where = "folder" if Path(model.name).exists() else "model id"
+        where = "folder" if Path(source).exists() else "model id"
         raise ConfigError(
             f"cannot load model '{model.name}' ({where}): {first} - check the name, or that the hub or a local cache is reachable"
         ) from None
@@ -92,6 +104,20 @@ def load_encoder(
             f"model '{model.name}' has no fast tokenizer - seqrob needs offsets (save a tokenizer.json with it)"
         )
     return encoder, tokenizer
+
+
+@contextlib.contextmanager
+def quiet_progress() -> Iterator[None]:
+    """Hide transformers' progress bars (loading and saving weights) for the while."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
 
 
 class SoftPrompt(nn.Module):

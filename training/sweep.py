@@ -9,7 +9,7 @@ duplicates: a run is either stored whole or not at all, and then redone.
 
 Local backend: a pool of ``workers`` processes (default: one per core), each with
 ``cores // workers`` torch threads so that they do not oversubscribe the CPU (one
-for the embedded tiny model). One worker: the runs train in this process.
+for the tiny and the shipped synthetic-pretrained models). One worker: the runs train in this process.
 Workers watch their parent: if it dies by any signal (even ``kill -9``), each
 worker exits within a second (Linux: the kernel's parent-death signal; elsewhere a
 thread that polls the parent's pid). Ctrl-C stops the sweep between two stores (a
@@ -107,7 +107,7 @@ def sweep(
         Ray cluster address for ``ray.init`` (default: a local Ray instance).
     threads
         Torch threads per worker (default: cores // workers, at least 1; 1 for the embedded
-        tiny model, whose steps are too small to share between threads). With one worker,
+        tiny model and the shipped ``synthetic-pretrained`` one, whose steps are too small to share between threads). With one worker,
         runs train in this process, with this many threads for the while.
     wait
         Seconds to wait for another process holding the warehouse.
@@ -135,7 +135,7 @@ def sweep(
             todo = sorted((s for s in specs if s.config_hash not in stored), key=lambda s: -s.cost)
             n_workers = max(1, min(workers or cores(), len(todo) or 1))
             if threads is None:  # a 64-wide model gains nothing from more threads, and loses much on a busy machine
-                threads = 1 if config.model.is_tiny else max(1, cores() // n_workers)
+                threads = 1 if config.model.is_tiny or config.model.is_shipped else max(1, cores() // n_workers)
             emit({"event": "plan", "experiment": config.experiment, "total": len(specs),
                   "skipped": len(specs) - len(todo), "todo": len(todo), "workers": n_workers, "threads": threads,
                   "backend": backend})  # fmt: skip
