@@ -91,7 +91,8 @@ def _family_set(name: str) -> Mapping[str, str]:
 #: run with two seeds fewer).
 NOISES: tuple[str, ...] = ("model", "run_x_family", "outliers", "ceiling", "unbalanced")
 #: The tests the verdicts read (the rest are reported for reference).
-VERDICT_TESTS = ("contrast", "order_anova", "order_family_anova", "variance (permutation)")
+VERDICT_TESTS = ("contrast", "order_anova", "order_family_anova", "variance (permutation)", "method_contrast",
+                 "order_method_contrast", "method_variance (permutation)")
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,10 @@ def _kind(test: str, term: str, variant: str | None) -> str | None:
         return f"bootstrap_contrast ({variant})"
     if test == "variance":
         return "variance (permutation)"
+    if test in ("method_contrast", "order_method_contrast"):
+        return test
+    if test == "method_variance":
+        return "method_variance (permutation)"
     if test == "pitman_morgan":
         return "pitman_morgan"
     if test == "levene" and variant in ("Brown-Forsythe", "Levene"):
@@ -152,21 +157,29 @@ def _kind(test: str, term: str, variant: str | None) -> str | None:
 # --- one data set ------------------------------------------------------------------------
 
 
-def _simulate(design: _Design, *, planted: bool, seed: int):
+def _simulate(design: _Design, *, planted: bool, seed: int, methods: bool = False):
+    """One simulated data set of ``design``; ``methods``: fine-tuning and prompt tuning, every
+    order under each (planted: a method effect in the first family and an order x method
+    effect in the second, besides the order effects)."""
     from seqrob.warehouse.simulate import simulate
 
     families = _family_set(design.families)
     orders = _ORDERS[: design.orders]
     names = list(dict.fromkeys(families.values()))
     options = noise_options(design.noise, names, orders, design.seeds)
-    effects = None
-    if planted:  # on the logit scale, the same effects as log-odds x 10 (about the same points near 0.95)
-        size = 10.0 if options.get("scale") == "logit" else 1.0
+    effects, extra = None, {}
+    size = 10.0 if options.get("scale") == "logit" else 1.0  # log-odds x 10: about the same points near 0.95
+    if planted:
         effects = {(orders[o], names[f]): size * delta for (o, f), delta in _PLANTED.items() if o < len(orders)}
+    if methods:
+        extra = {"methods": ("finetune", "prompt")}
+        if planted:
+            extra["method_effects"] = {("prompt", names[0]): size * 0.03}
+            effects[("prompt", orders[1], names[-1])] = effects.get((orders[1], names[-1]), 0.0) + size * 0.02
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return simulate(orders=orders, seeds=design.seeds, languages=tuple(families), families=families,
-                        effects=effects, outcomes=False, seed=seed, **options)  # fmt: skip
+                        effects=effects, outcomes=False, seed=seed, **options, **extra)  # fmt: skip
 
 
 def _rows(data: pd.DataFrame, *, alpha: float, n_boot: int, aso_boot: int, seed: int, include: Sequence[str],
@@ -210,6 +223,9 @@ _HOLM_FAMILIES = {
     "contrast": ("contrast",),
     "order_anova + order_family_anova": ("order_anova", "order_family_anova"),
     "variance (permutation)": ("variance",),
+    "method_contrast": ("method_contrast",),
+    "order_method_contrast": ("order_method_contrast",),
+    "method_variance (permutation)": ("method_variance",),
 }
 
 
@@ -228,7 +244,8 @@ def _null_measures(rows: pd.DataFrame, alpha: float) -> dict[tuple[str, str], fl
             continue
         if not np.isnan(row.p_value):
             out.setdefault((kind, "type_I"), []).append(row.p_value < alpha)
-        if kind == "variance (permutation)" and " vs " in str(row.term) and not np.isnan(row.p_value):
+        if kind.startswith(("variance (permutation)", "method_variance")) and " vs " in str(row.term) \
+                and not np.isnan(row.p_value):  # fmt: skip
             # The SD-ratio CI inverts this test: it holds the true ratio 1 exactly when p > alpha.
             out.setdefault(("sd_ratio (permutation CI)", "coverage"), []).append(row.p_value > alpha)
         if kind == "pitman_morgan" and " vs " in str(row.term) and not np.isnan(row.ci_low):
@@ -245,7 +262,8 @@ def _coverage_measures(rows: pd.DataFrame, truth: dict) -> dict[tuple[str, str],
     out: dict[tuple[str, str], list] = {}
     for row in rows.itertuples():
         kind = _kind(row.test, row.term, row.variant)
-        if kind not in ("contrast", "mixed_contrast", "signflip_contrast") and not str(kind).startswith(
+        if kind not in ("contrast", "mixed_contrast", "signflip_contrast", "method_contrast",
+                        "order_method_contrast") and not str(kind).startswith(
             "bootstrap_contrast"
         ):
             continue
@@ -261,12 +279,38 @@ def _one(design: _Design, i: int, *, alpha: float, n_boot: int, aso_boot: int, s
     base = np.random.SeedSequence([seed, design.seeds, design.orders, len(design.families), i, noise])
     null_seed, planted_seed = (int(s.generate_state(1)[0]) for s in base.spawn(2))
     options = dict(alpha=alpha, n_boot=n_boot, aso_boot=aso_boot, seed=i, include=include)
+    if "methods" in include:  # the method questions (seqrob.analysis.methods), on two simulated methods
+        null = _simulate(design, planted=False, seed=null_seed, methods=True)
+        measures = _null_measures(_method_rows(null.scores, alpha=alpha, seed=i), alpha)
+        planted = _simulate(design, planted=True, seed=planted_seed, methods=True)
+        measures.update(_coverage_measures(_method_rows(planted.scores, alpha=alpha, seed=i),
+                                           _method_truth(planted)))  # fmt: skip
+        include = [p for p in include if p != "methods"]
+        if not include:
+            return measures
+    else:
+        measures = {}
     null = _simulate(design, planted=False, seed=null_seed)
-    measures = _null_measures(_rows(null.scores, **options), alpha)
+    measures.update(_null_measures(_rows(null.scores, **options), alpha))
     if set(include) & {"verdicts", "mixed", "bootstrap", "few_seeds"}:  # procedures with intervals of a difference
         planted = _simulate(design, planted=True, seed=planted_seed)
         measures.update(_coverage_measures(_rows(planted.scores, **options), _truth_lookup(planted)))
     return measures
+
+
+def _method_truth(sim) -> dict:
+    """(family, term) -> the true difference of each method question's contrast
+    (:meth:`Truth.expected_method_contrasts`; order x method: an order's row minus the other's)."""
+    table = sim.truth.expected_method_contrasts()
+    out = {}
+    for (_, family, method, reference), part in table.groupby(["task", "family", "method", "reference"]):
+        by_order = part.set_index("order")["difference"]
+        out[(family, f"{method} vs {reference}")] = float(by_order["*"])
+        orders = [o for o in _ORDERS if o in by_order.index]
+        for k, a in enumerate(orders):
+            for b in orders[:k]:
+                out[(family, f"{a} vs {b}: {method} vs {reference}")] = float(by_order[a] - by_order[b])
+    return out
 
 
 def _run_design(args) -> tuple[_Design, list[dict], float]:
@@ -301,7 +345,8 @@ def _status(test: str, measure: str, estimate: float, se: float, seeds: int, alp
     low, high = TARGETS.get(measure, (math.nan, math.nan))
     if test == "aso":
         return "descriptive", _DESCRIPTIVE["aso"]
-    if test.startswith(("variance (permutation)", "sd_ratio (permutation")) and paired and 2.0 / 2**seeds > alpha:
+    if test.startswith(("variance (permutation)", "sd_ratio (permutation", "method_variance")) and paired \
+            and 2.0 / 2**seeds > alpha:  # fmt: skip
         return "refuses", (f"exact permutation test: the smallest p of a pair of orders with {seeds} seeds is "
                            f"{2.0 / 2**seeds:.3g} > alpha, so the pairwise tests never reject (and say so); "
                            + ("only the test over all orders can" if orders > 2 else "nor can the test over both"))  # fmt: skip
@@ -394,8 +439,12 @@ def calibrate(
         lrt_order_family, mixed_contrast, the run-variance LRT), ``"bootstrap"``,
         ``"few_seeds"`` (sign-flip, at 5 seeds or fewer), ``"variance"`` (permutation
         tests for verdicts; Pitman-Morgan, Brown-Forsythe and Levene for reference),
-        ``"aso"``. Default: all under ``model`` noise, ``("verdicts", "variance")``
-        under the others (the rows verdicts read, and the variance references).
+        ``"aso"``; and ``"methods"``: the method questions
+        (:mod:`seqrob.analysis.methods`) on simulated fine-tuning and prompt tuning runs
+        (every order under each; planted: a method effect in the first family and an
+        order x method effect in the last). Default: all under ``model`` noise,
+        ``("verdicts", "variance")`` under the others (the rows verdicts read, and the
+        variance references).
     workers
         Processes (designs are spread over them).
     progress
@@ -466,9 +515,10 @@ def calibrate(
 
     include = None if procedures is None else tuple(procedures)
     if include is not None:
-        unknown = [name for name in include if name not in PROCEDURES]
+        unknown = [name for name in include if name not in (*PROCEDURES, "methods")]
         if unknown or not include:
-            raise InputError(f"unknown procedures {unknown or include}", fix=f"use some of {PROCEDURES}")
+            raise InputError(f"unknown procedures {unknown or include}",
+                             fix=f"use some of {', '.join((*PROCEDURES, 'methods'))}")  # fmt: skip
     designs = [_Design(int(s), int(o), f, n) for n in noises for s in seeds for o in orders for f in families]
 
     def chosen(design: _Design) -> tuple[str, ...]:
@@ -629,6 +679,46 @@ def relabel_within_seed(scores: pd.DataFrame, rng: np.random.Generator) -> pd.Da
     return scores.assign(order=scores["run_id"].map(mapping))
 
 
+def relabel_methods_within_runs(scores: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """The scores with the method labels shuffled among the runs of each seed x order: a
+    draw from the null of the method questions (:mod:`seqrob.analysis.methods`).
+
+    Method cannot matter, neither on its own nor through order (the order x method null),
+    while order's effects, seed effects and run x family luck are kept whole.
+    """
+    runs = scores[["run_id", "seed", "order", "method"]].drop_duplicates("run_id")
+    new = runs["method"].to_numpy(dtype=object).copy()
+    for positions in runs.groupby(["seed", "order"]).indices.values():
+        if len(positions) > 1:
+            new[positions] = new[rng.permutation(positions)]
+    mapping = dict(zip(runs["run_id"], new))
+    return scores.assign(method=scores["run_id"].map(mapping))
+
+
+def distinct_method_relabellings(scores: pd.DataFrame) -> int:
+    """How many different labellings :func:`relabel_methods_within_runs` can give, up to
+    renaming the methods once; capped at 10^9."""
+    runs = scores[["run_id", "seed", "order", "method"]].drop_duplicates("run_id")
+    total = 1
+    for _, group in runs.groupby(["seed", "order"]):
+        total *= math.factorial(len(group)) // math.prod(math.factorial(c) for c in group["method"].value_counts())
+        if total > 10**12:
+            break
+    return max(1, min(total // math.factorial(runs["method"].nunique()), 10**9))
+
+
+def _method_rows(data: pd.DataFrame, *, alpha: float, seed: int) -> pd.DataFrame:
+    """The method questions' rows for these scores, adjusted as ``analyze`` adjusts them."""
+    from seqrob.analysis.design import order_list
+    from seqrob.analysis.methods import method_tests
+    from seqrob.analysis.multiplicity import adjust
+
+    frames, _ = method_tests(data, orders=order_list(data, _baseline(data)), confidence=1 - alpha, seed=seed,
+                             n_permutations=999, permutation_intervals=False)  # fmt: skip
+    frames = [f for f in frames if len(f)]
+    return adjust(pd.concat(frames, ignore_index=True), correction="holm") if frames else pd.DataFrame()
+
+
 def distinct_relabellings(scores: pd.DataFrame) -> int:
     """How many different labellings :func:`relabel_within_seed` can give, counting two that
     differ only by renaming the orders once (every pairwise test gives the same answer on
@@ -645,17 +735,21 @@ def distinct_relabellings(scores: pd.DataFrame) -> int:
 
 
 def _data_chunk(args) -> list[dict]:
-    data, draws, alpha, seed = args
+    data, draws, alpha, seed, methods = args
     from seqrob.analysis.mixed import _one_blas_thread
 
     out = []
     with _one_blas_thread(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for i in draws:
-            relabelled = relabel_within_seed(data, np.random.default_rng([seed, i]))
-            rows = _rows(relabelled, alpha=alpha, n_boot=100, aso_boot=100, seed=i, include=_DATA_PROCEDURES,
-                         baseline=_baseline(data))  # fmt: skip
-            out.append(_null_measures(rows, alpha))
+            if methods:  # the method questions' null: methods relabelled within seed x order
+                rows = _method_rows(relabel_methods_within_runs(data, np.random.default_rng([seed, 1, i])),
+                                    alpha=alpha, seed=i)  # fmt: skip
+            else:
+                relabelled = relabel_within_seed(data, np.random.default_rng([seed, i]))
+                rows = _rows(relabelled, alpha=alpha, n_boot=100, aso_boot=100, seed=i, include=_DATA_PROCEDURES,
+                             baseline=_baseline(data))  # fmt: skip
+            out.append(_null_measures(rows, alpha) if len(rows) else {})
     return out
 
 
@@ -733,7 +827,7 @@ def calibrate_data(
                          "target_high": TARGETS["type_I"][1], "status": "too few relabellings", "note": why})  # fmt: skip
             continue
         started = time.perf_counter()
-        results = _map_chunks(data, n, alpha, seed, workers, backend)
+        results = _map_chunks(data, n, alpha, seed, workers, backend, methods=False)
         from seqrob.analysis.design import paired
 
         design = _Design(seeds, orders, "data", "model", paired(data, sorted(set(data["order"]))))
@@ -742,14 +836,47 @@ def calibrate_data(
             rows.append({**base, **row, "relabellings": count})
         if progress is not None:
             progress(f"{task} {metric} ({method}): {n} relabellings in {time.perf_counter() - started:.0f} s")
+    for (task, metric), data in scores.groupby(["task", "metric"], sort=True):
+        if data["method"].nunique() >= 2:
+            rows += _calibrate_methods(data.reset_index(drop=True), n=n, alpha=alpha, seed=seed, workers=workers,
+                                       backend=backend, progress=progress)  # fmt: skip
     columns = ["method", "task", "metric", "test", "measure", "estimate", "mc_se", "n_sim", "relabellings", "seeds",
                "orders", "target_low", "target_high", "status", "note"]  # fmt: skip
     return pd.DataFrame(rows).reindex(columns=columns)
 
 
-def _map_chunks(data: pd.DataFrame, n: int, alpha: float, seed: int, workers: int, backend: str) -> list[dict]:
+def _calibrate_methods(data: pd.DataFrame, *, n: int, alpha: float, seed: int, workers: int, backend: str,
+                       progress) -> list[dict]:  # fmt: skip
+    """Type-I error of the method questions' tests on one task x metric's runs, with the
+    methods relabelled within each seed x order (:func:`relabel_methods_within_runs`)."""
+    from seqrob.analysis.methods import complete_seeds
+
+    task, metric = data["task"].iloc[0], data["metric"].iloc[0]
+    seeds, orders = len(complete_seeds(data)), int(data["order"].nunique())
+    base = {"method": "methods compared", "task": task, "metric": metric, "seeds": seeds, "orders": orders}
+    count = distinct_method_relabellings(data)
+    if seeds < 2 or count < MIN_RELABELLINGS:
+        why = (f"only {count} distinct relabellings of the methods within seed x order ({seeds} seeds, {orders} "
+               f"orders): too few for an empirical rate (needs {MIN_RELABELLINGS}+)")  # fmt: skip
+        return [{**base, "test": "all method tests", "measure": "type_I", "estimate": math.nan, "mc_se": math.nan,
+                 "n_sim": 0, "relabellings": count, "target_low": TARGETS["type_I"][0],
+                 "target_high": TARGETS["type_I"][1], "status": "too few relabellings", "note": why}]  # fmt: skip
+    started = time.perf_counter()
+    results = _map_chunks(data, n, alpha, seed, workers, backend, methods=True)
+    design = _Design(seeds, int(data["method"].nunique()), "data", "model", True)
+    rows = []
+    for row in _summarise(design, results, alpha, time.perf_counter() - started):
+        row = {k: v for k, v in row.items() if k not in ("seeds", "orders", "families", "noise")}
+        rows.append({**base, **row, "relabellings": count})
+    if progress is not None:
+        progress(f"{task} {metric} (methods compared): {n} relabellings in {time.perf_counter() - started:.0f} s")
+    return rows
+
+
+def _map_chunks(data: pd.DataFrame, n: int, alpha: float, seed: int, workers: int, backend: str, *,
+                methods: bool) -> list[dict]:  # fmt: skip
     chunks = [list(part) for part in np.array_split(np.arange(n), max(1, min(workers, n)) * 4) if len(part)]
-    jobs = [(data, chunk, alpha, seed) for chunk in chunks]
+    jobs = [(data, chunk, alpha, seed, methods) for chunk in chunks]
     if backend == "ray":
         from ray.util.multiprocessing import Pool
 

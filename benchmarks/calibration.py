@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", default="2,4")
     parser.add_argument("--families", default="few,many")
     parser.add_argument("--noises", default="model,run_x_family,outliers,ceiling,unbalanced")
-    parser.add_argument("--procedures", default=None, help="comma-separated subset of verdicts,mixed,bootstrap,few_seeds,variance,aso")
+    parser.add_argument("--procedures", default=None, help="comma-separated subset of verdicts,mixed,bootstrap,few_seeds,variance,aso,methods")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--fast", action="store_true", help="fewer bootstrap replicates")

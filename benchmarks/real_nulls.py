@@ -11,6 +11,10 @@ relabellings with any adjusted p < 0.05 (the family-wise false-verdict rate, tar
 0.05) and the per-row type-I error of each test, beside the mixed model's F tests (for
 reference: they assume one run variance for all families).
 
+The method questions get the same real null: runs drawn into blocks of 2 pseudo-methods x
+2 pseudo-orders (one pseudo-seed per block), so neither method nor order x method can
+matter; the share of relabellings with any adjusted p < 0.05 per method Holm family.
+
 Then the real effect: BERTAdam without bias correction (``not_debiased``) against AdamW
 (``standard_debiased``), paired by seed: the first fails on some seeds.
 
@@ -27,7 +31,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from seqrob.analysis.calibrate import _null_measures, _rows, pseudo_orders
+from seqrob.analysis.calibrate import _method_rows, _null_measures, _rows, pseudo_orders
 from seqrob.warehouse.datasets import load_real
 
 DESIGNS = (("paired", 2), ("paired", 3), ("unpaired", 3))
@@ -59,6 +63,34 @@ def null_rates(scores: pd.DataFrame, *, design: str, orders: int, n: int, mixed:
     return {k: (float(np.mean([r[k] for r in results if k in r])), sum(k in r for r in results)) for k in keys}
 
 
+METHOD_FAMILIES = ("method_contrast (Holm family)", "order_method_contrast (Holm family)",
+                   "method_variance (permutation) (Holm family)")  # fmt: skip
+
+
+def pseudo_methods(scores: pd.DataFrame, orders: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Runs of ONE configuration as 2 pseudo-methods x ``orders`` pseudo-orders per pseudo-seed."""
+    relabelled = pseudo_orders(scores, 2 * orders, paired=True, rng=rng)
+    index = relabelled["order"].str[1:].astype(int) - 1
+    return relabelled.assign(method=np.where(index < orders, "finetune", "prompt"),
+                             order=(index % orders + 1).map(lambda i: f"o{i}"))  # fmt: skip
+
+
+def method_null_rates(scores: pd.DataFrame, *, orders: int, n: int, seed: int = 0) -> dict:
+    """Per (test, measure) of the method questions: the mean over ``n`` relabellings, and ``any verdict``."""
+    results = []
+    for i in range(n):
+        relabelled = pseudo_methods(scores, orders, np.random.default_rng([seed, 2, i]))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rows = _method_rows(relabelled, alpha=0.05, seed=i)
+        measures = _null_measures(rows, 0.05)
+        measures[("any method verdict", "family_wise")] = float(any(measures.get((f, "family_wise"), 0.0)
+                                                                    for f in METHOD_FAMILIES))  # fmt: skip
+        results.append(measures)
+    keys = sorted({k for r in results for k in r})
+    return {k: (float(np.mean([r[k] for r in results if k in r])), sum(k in r for r in results)) for k in keys}
+
+
 def real_effect() -> pd.DataFrame:
     """The verdict rows of not_debiased vs standard_debiased (paired by seed), per family."""
     from seqrob.analysis.design import order_list
@@ -83,13 +115,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200, help="relabellings per set and design")
     parser.add_argument("--no-mixed", action="store_true", help="skip the mixed model's reference F tests")
+    parser.add_argument("--methods-only", action="store_true", help="only the method questions' real nulls")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     lines = ["| set | design | test | measure | rate | n |", "| --- | --- | --- | --- | ---: | ---: |"]
     worst = 0.0
     for name, load in SETS.items():
         scores = load()
-        for design, orders in DESIGNS:
+        for design, orders in () if args.methods_only else DESIGNS:
             t0 = time.perf_counter()
             rates = null_rates(scores, design=design, orders=orders, n=args.n, mixed=not args.no_mixed)
             for (test, measure), (rate, count) in rates.items():
@@ -97,6 +130,13 @@ def main(argv: list[str] | None = None) -> int:
                 if measure == "family_wise" and test != "any verdict":
                     worst = max(worst, rate)
             print(f"{name}, {design}, {orders} orders: {time.perf_counter() - t0:.0f} s", flush=True)
+        if scores["seed"].nunique() >= 12:  # 3+ pseudo-seeds of 2 methods x 2 orders
+            t0 = time.perf_counter()
+            for (test, measure), (rate, count) in method_null_rates(scores, orders=2, n=args.n).items():
+                lines.append(f"| {name} | 2 methods x 2 orders | {test} | {measure} | {rate:.3f} | {count} |")
+                if measure == "family_wise" and test != "any method verdict":
+                    worst = max(worst, rate)
+            print(f"{name}, 2 methods x 2 orders: {time.perf_counter() - t0:.0f} s", flush=True)
     print("\n".join(lines))
     print(f"\nlargest family-wise false-verdict rate of a verdict Holm family: {worst:.3f} (target <= 0.05; "
           f"MC SE at n = {args.n}: {np.sqrt(0.05 * 0.95 / args.n):.3f})")  # fmt: skip

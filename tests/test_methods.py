@@ -178,3 +178,28 @@ def test_terminal_and_report_page_1_state_the_method_findings(tmp_path, quiet, c
     assert "t accuracy: methods" in first
     text = " ".join(" ".join(page.extract_text().split()) for page in reader.pages)
     assert "Methods compared" in text and "Training methods compared" in text
+
+
+def test_method_relabelling_swaps_methods_within_seed_and_order_only():
+    from seqrob.analysis.calibrate import distinct_method_relabellings, relabel_methods_within_runs
+
+    data = runs(seeds=4)
+    relabelled = relabel_methods_within_runs(data, np.random.default_rng(3))
+    keys = ["run_id", "seed", "order", "language", "score"]
+    pd.testing.assert_frame_equal(relabelled[keys], data[keys])  # scores, seeds and orders untouched
+    per_cell = relabelled.drop_duplicates("run_id").groupby(["seed", "order"])["method"].agg(sorted)
+    assert (per_cell.map(tuple) == ("finetune", "prompt")).all()
+    assert (relabelled["method"] != data["method"]).any()
+    assert distinct_method_relabellings(data) == 2 ** (4 * 3) // 2  # each seed x order swaps or not, up to renaming
+
+
+def test_calibration_on_these_runs_covers_the_method_tests(quiet):
+    from seqrob.analysis.calibrate import calibrate_data
+
+    table = calibrate_data(runs(seeds=4, method_shift={"A": -0.05}), n=10, seed=1)
+    compared = table[table["method"] == "methods compared"]
+    assert {"method_contrast", "order_method_contrast", "method_variance (permutation)"} <= set(compared["test"])
+    assert (compared["relabellings"] == 2 ** 12 // 2).all()
+    spread = compared[compared["test"] == "method_variance (permutation)"]
+    assert (spread["status"] == "refuses").all()  # 4 seeds: its smallest p is 1/8
+    assert set(table["method"]) == {"finetune", "prompt", "methods compared"}  # the order nulls per method too

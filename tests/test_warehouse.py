@@ -37,6 +37,26 @@ def test_new_warehouse_has_every_table_and_the_version(tmp_path):
     assert int(version) == SCHEMA_VERSION
 
 
+def test_a_version_2_warehouse_is_migrated_and_its_stored_findings_are_order_findings(tmp_path):
+    from seqrob.warehouse.schema import _V1, _V2
+
+    path = tmp_path / "v2.duckdb"
+    con = duckdb.connect(str(path))
+    for statement in _V1 + _V2:
+        con.execute(statement)
+    con.execute("INSERT INTO seqrob_meta VALUES ('schema_version', '2')")
+    con.execute("INSERT INTO analyses (analysis_id, kind) VALUES (1, 'significance')")
+    con.execute("INSERT INTO analysis_results (analysis_id, test) VALUES (1, 'contrast')")
+    con.execute("INSERT INTO analysis_findings (analysis_id, label, task, metric, question, comparison, status) "
+                "VALUES (1, 't accuracy', 't', 'accuracy', 'score', 'a vs b', 'found')")  # fmt: skip
+    con.close()
+    with Warehouse(path) as wh:
+        assert wh.schema_version == SCHEMA_VERSION == 3
+        stored = wh.load_analysis(1)
+    assert list(pd.DataFrame(stored["findings"])["factor"]) == ["order"]
+    assert pd.DataFrame(stored["results"])["label"].isna().all()
+
+
 def test_a_newer_schema_is_refused(tmp_path):
     path = tmp_path / "w.duckdb"
     Warehouse(path).close()
