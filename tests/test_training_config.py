@@ -101,7 +101,7 @@ def test_unknown_key_suggests_the_close_one():
         (lambda t: t.update(orders=["ner>nli"]), "names task 'nli'"),
         (lambda t: t.update(methods=["finetuen"]), "did you mean 'finetune'"),
         (lambda t: t.update(target="pos"), "target 'pos' is not a task"),
-        (lambda t: t["seeds"].update(data=[1]), "seeds.data has 1 seeds but seeds.init has 3"),
+        (lambda t: t["seeds"].update(data=[1]), "seeds.data has 1 seeds but seeds.init has 5"),
         (lambda t: t["evaluation"].update(languages=["qna", "de"]), "'de' is not in the synthetic suite"),
         (lambda t: t["model"].update(name="some/model", dropout=0.1), "model.dropout applies only to the embedded tiny model"),
         (lambda t: t["tasks"]["ner"].update(learning_rate=-1.0), "learning_rate must be positive"),
@@ -138,6 +138,7 @@ def test_orders_keywords_expand():
 
 def test_init_and_data_seeds_are_recorded_apart_and_can_be_crossed():
     table = default_table()
+    table["methods"] = ["finetune"]
     table["seeds"] = {"init": [1, 2], "data": [10, 20, 30], "cross": True}
     runs = plan(dataclasses.replace(parse_config(table), orders=("none",)))
     assert sorted((r.init_seed, r.data_seed) for r in runs) == [(i, d) for i in (1, 2) for d in (10, 20, 30)]

@@ -5,8 +5,8 @@ stage k-1 left, with a fresh head for its own task; the target task trains last,
 on its training languages (the source language by default); then the target is
 evaluated on every evaluation language, per example.
 
-Seeds: the *init* seed fixes the tiny encoder's random weights and every head's
-initialisation; the *data* seed fixes the order of training batches and the
+Seeds: the *init* seed fixes the tiny encoder's random weights (a pretrained
+encoder brings its own), the soft prompt's and every head's initialisation; the *data* seed fixes the order of training batches and the
 dropout masks. Same seeds, same machine, same thread count: same scores (on a
 CPU; GPU kernels are not all deterministic). Runs train on a GPU when there is one
 (``$SEQROB_DEVICE`` overrides); the device is recorded with the package versions.

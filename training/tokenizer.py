@@ -1,7 +1,9 @@
 """A WordPiece tokenizer whose vocabulary is trained locally with ``tokenizers``, wrapped for ``transformers``.
 
-The embedded tiny model has no pretrained vocabulary; its tokenizer learns one
-from the synthetic suite's unlabelled corpus (every language, as a multilingual
+The tiny model (random init) has no pretrained vocabulary; its tokenizer learns one
+from the synthetic suite's unlabelled corpus (the shipped ``synthetic-pretrained``
+encoder's tokenizer was made the same way, by :mod:`seqrob.training.pretrain`, and
+ships beside its weights) (every language, as a multilingual
 model's vocabulary does): the most frequent words as whole tokens (the
 ``tokenizers`` word-level trainer), and every character seen, alone and as a
 ``##`` continuation, so a word outside the vocabulary is spelled out rather than
