@@ -230,7 +230,10 @@ import sys, time
 from seqrob.warehouse import Warehouse
 wh = Warehouse(sys.argv[1])
 print("holding", flush=True)
-time.sleep(float(sys.argv[2]))
+if sys.argv[2] == "released":  # hold until told (a line on stdin)
+    sys.stdin.readline()
+else:
+    time.sleep(float(sys.argv[2]))
 wh.close()
 """
 
@@ -239,21 +242,28 @@ def two_writers_trial(files: IngestFiles, folder: Path, hold: float, wait: float
     """One process holds the warehouse ``hold`` seconds; ``seqrob ingest --wait WAIT`` comes second.
 
     ``hold`` > ``wait``: exit 3 with one "is in use" line after about ``wait`` seconds and
-    the warehouse unchanged. ``hold`` < ``wait``: the second writer waits, then stores the files.
+    the warehouse unchanged; the holder then holds until the second writer has exited, so
+    a slow start-up of the second (a loaded machine) cannot outlast the hold. ``hold`` <
+    ``wait``: the second writer waits, then stores the files.
     """
     db = new_warehouse(folder / "shared.duckdb")
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(db), str(hold)], stdout=subprocess.PIPE, text=True)
+    refuse = hold > wait + 1.0
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(db), "released" if refuse else str(hold)],
+                              stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True)  # fmt: skip
     try:
-        assert holder.stdout is not None
+        assert holder.stdout is not None and holder.stdin is not None
         if holder.stdout.readline().strip() != "holding":
             return ["the holder did not open the warehouse"]
         start = time.monotonic()
         second = subprocess.run(ingest_command(files, db, "--wait", str(wait)), capture_output=True, text=True)
         waited = time.monotonic() - start
     finally:
+        with contextlib.suppress(BrokenPipeError):
+            holder.stdin.write("release\n")
+            holder.stdin.close()
         holder.wait(timeout=hold + 30)
     where = f"hold {hold:.1f} s, --wait {wait:.1f}"
-    if hold > wait + 1.0:
+    if refuse:
         problems = one_line_error(second.stderr, 3, second.returncode, "is in use")
         if waited < wait:
             problems.append(f"gave up after {waited:.2f} s, before --wait {wait}")
