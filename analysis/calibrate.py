@@ -91,8 +91,9 @@ def _family_set(name: str) -> Mapping[str, str]:
 #: run with two seeds fewer).
 NOISES: tuple[str, ...] = ("model", "run_x_family", "outliers", "ceiling", "unbalanced")
 #: The tests the verdicts read (the rest are reported for reference).
-VERDICT_TESTS = ("contrast", "order_anova", "order_family_anova", "variance (permutation)", "method_contrast",
-                 "order_method_contrast", "method_variance (permutation)")
+#: The method questions' verdict tests (:mod:`seqrob.analysis.methods`), as the table names them.
+METHOD_VERDICT_TESTS = ("method_contrast", "order_method_contrast", "method_variance (permutation)")
+VERDICT_TESTS = ("contrast", "order_anova", "order_family_anova", "variance (permutation)", *METHOD_VERDICT_TESTS)
 
 
 @dataclass(frozen=True)
@@ -994,9 +995,15 @@ def nearest_design(table: pd.DataFrame, *, seeds: int, orders: int, families: in
     return {"seeds": int(best["seeds"]), "orders": int(best["orders"]), "families": str(best["families"])}
 
 
-def design_cautions(table: pd.DataFrame | None, *, seeds: int, orders: int, families: int) -> pd.DataFrame:
-    """The verdict tests' rows of the nearest simulated design that are not on target."""
+def design_cautions(table: pd.DataFrame | None, *, seeds: int, orders: int, families: int,
+                    methods: bool = False) -> pd.DataFrame:  # fmt: skip
+    """The verdict tests' rows of the nearest simulated design that are not on target:
+    the order questions' tests, or with ``methods`` the method questions'."""
     if table is None or table.empty or "noise" not in table.columns:
+        return pd.DataFrame()
+    about_methods = table["test"].str.startswith(METHOD_VERDICT_TESTS)
+    table = table[about_methods if methods else ~about_methods]
+    if table.empty:
         return pd.DataFrame()
     design = nearest_design(table, seeds=seeds, orders=orders, families=families)
     rows = table

@@ -200,10 +200,19 @@ def _cautions(warehouse, scores: pd.DataFrame, models: list[dict], *, alpha: flo
     out = [f"{m['label']}: the mixed model did not converge; its rows are for reference and no verdict reads them"
            for m in models if m.get("converged") is False]  # fmt: skip
     shipped = shipped_table()
-    for (method, task, metric), data in scores.groupby(["method", "task", "metric"], sort=True):
-        label = _label((method, task, metric), several_methods)
+    groups = [((method, task, metric), data, False) for (method, task, metric), data
+              in scores.groupby(["method", "task", "metric"], sort=True)]  # fmt: skip
+    groups += [((None, task, metric), data, True) for (task, metric), data in scores.groupby(["task", "metric"], sort=True)
+               if data["method"].nunique() >= 2]  # fmt: skip
+    for (method, task, metric), data, methods in groups:
+        label = f"{task} {metric}: methods" if methods else _label((method, task, metric), several_methods)
         seeds = int(data.groupby("order")["seed"].nunique().min())
-        rows = design_cautions(shipped, seeds=seeds, orders=data["order"].nunique(), families=data["family"].nunique())
+        if methods:
+            from seqrob.analysis.methods import complete_seeds
+
+            seeds = len(complete_seeds(data))
+        rows = design_cautions(shipped, seeds=seeds, orders=data["order"].nunique(), families=data["family"].nunique(),
+                               methods=methods)  # fmt: skip
         if len(rows):
             parts = []
             for (test, status), part in rows.groupby(["test", "status"], sort=False):
