@@ -415,18 +415,20 @@ def test_demo_trains_analyses_and_reports(tmp_path, monkeypatch):
     embedded = seqrob.training.load_config
 
     def small(*args, **kwargs):  # the embedded default with a few steps and examples: minutes become seconds
-        config = seqrob.training.with_overrides(embedded(*args, **kwargs), max_steps=12)
+        config = seqrob.training.with_overrides(embedded(*args, **kwargs), max_steps=12, seeds=3)
         synthetic = dataclasses.replace(config.synthetic, train_examples=96, eval_examples=40, corpus_sentences=150)
         return dataclasses.replace(config, synthetic=synthetic)
 
     monkeypatch.setattr(seqrob.training, "load_config", small)
     result = demo(tmp_path / "demo.duckdb", out=tmp_path / "reports" / "robustness.pdf", workers=1)
-    assert result.sweep.finished == 9 and result.sweep.failed == 0
+    assert result.sweep.finished == 18 and result.sweep.failed == 0  # 3 orders x 2 methods x 3 seeds
     assert result.analysis.analysis_id == result.analysis_id == 1
+    assert set(result.analysis.findings["factor"]) == {"order", "method", "order x method"}
     text = _text(result.pdf)
     assert "Synthetic-North" in text and "ner>qa" in text and "5. Methods" in text
+    assert "topic accuracy: methods" in text and "Methods compared" in text
     again = demo(tmp_path / "demo.duckdb", out=tmp_path / "reports" / "robustness.pdf", workers=1)
-    assert again.sweep.skipped == 9 and again.analysis_id == 1  # nothing redone: the stored analysis is reused
+    assert again.sweep.skipped == 18 and again.analysis_id == 1  # nothing redone: the stored analysis is reused
     with Warehouse(tmp_path / "demo.duckdb", read_only=True) as wh:
         assert wh.latest_analysis("significance") == 1
 
