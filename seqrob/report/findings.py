@@ -35,9 +35,10 @@ def verdict_table(findings: pd.DataFrame) -> pd.DataFrame:
     if findings.empty:
         return pd.DataFrame(columns=list(columns))
     scale = scale_of(findings["metric"].iloc[0])
+    pairs = set(findings.loc[findings["factor"] == "method", "comparison"])
     rows: dict[tuple, dict] = {}
     for r in findings.itertuples():
-        key = (r.family or ALL_LANGUAGES, r.comparison)
+        key = (r.family or ALL_LANGUAGES, _compared(r.comparison, pairs))
         row = rows.setdefault(key, dict.fromkeys(columns, ""))
         row["family"], row[columns[1]] = key
         if r.question == "score":
@@ -51,6 +52,13 @@ def verdict_table(findings: pd.DataFrame) -> pd.DataFrame:
             if np.isfinite(r.estimate):
                 row["SD ratio [CI]"] = _estimate(r, lambda x, s=False: number(x, 2))
     return pd.DataFrame(list(rows.values()), columns=list(columns))
+
+
+def _compared(comparison: str, pairs: set[str]) -> str:
+    """An order x method comparison ``"a vs b: m vs n"`` as the table shows it when the
+    table's method rows already name ``m vs n``: ``"a vs b × method"``."""
+    orders, _, methods = comparison.partition(": ")
+    return f"{orders} \u00d7 method" if methods and pairs == {methods} else comparison
 
 
 def _compares_methods(findings: pd.DataFrame) -> bool:
@@ -68,8 +76,14 @@ def table_title(findings: pd.DataFrame) -> str:
     """What the verdict table's numbers are: units, interval levels and kinds, the test level."""
     first = findings.iloc[0]
     scale = scale_of(first["metric"])
-    question = ("does the method change the score or its spread (averaged over the orders), and does order's effect "
-                "depend on the method?" if _compares_methods(findings) else "does order change the score or its spread?")
+    question = "does order change the score or its spread?"
+    if _compares_methods(findings):
+        pairs = set(findings.loc[findings["factor"] == "method", "comparison"])
+        question = ("does the method change the score or its spread (averaged over the orders), and does order's "
+                    "effect depend on the method?")  # fmt: skip
+        if len(pairs) == 1:
+            m, n = split_term(next(iter(pairs)))
+            question += f" ('a vs b \u00d7 method': the difference a - b under {m} minus under {n})"
     parts = [f"{first['label']}: {question}"]
     unit = "points" if scale.unit == "points" else f"{first['metric']} units"
     for question, what in (("score", f"difference in {unit}"), ("spread", "SD ratio")):
