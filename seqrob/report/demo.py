@@ -1,9 +1,10 @@
 """``seqrob demo``: the embedded default end to end - train, analyse, report.
 
 Trains the embedded synthetic sweep (:func:`seqrob.training.load_config` with no
-file: twelve made-up languages in four families, a tiny transformer, 3 orders x 3
-seeds), runs :func:`seqrob.analysis.analyze` on it (stored in the warehouse) and
-renders the report from that stored analysis. Rerunning it skips the runs and the
+file: twelve made-up languages in four families, the shipped ``synthetic-pretrained``
+encoder, 3 orders x fine-tuning and prompt tuning x 5 seeds), runs
+:func:`seqrob.analysis.analyze` on it (order within each method, and the methods
+compared; stored in the warehouse) and renders the report from that stored analysis. Rerunning it skips the runs and the
 analysis already stored, so a second demo only re-renders.
 """
 

@@ -892,7 +892,7 @@ def _families_of_tests(inputs: Inputs) -> Table:
 
 
 def _calibration(inputs: Inputs) -> list[Block]:
-    from seqrob.analysis.calibrate import VERDICT_TESTS, nearest_design
+    from seqrob.analysis.calibrate import METHOD_VERDICT_TESTS, VERDICT_TESTS, nearest_design
 
     table = inputs.calibration
     blocks: list[Block] = [Heading("Calibration", level=2)]
@@ -902,31 +902,41 @@ def _calibration(inputs: Inputs) -> list[Block]:
             "No simulation calibration table was given for this report: write one with `seqrob analyze calibrate "
             "--out calibration.csv` and pass it with `seqrob report --calibration calibration.csv`."))  # fmt: skip
         return blocks
-    design = nearest_design(table, seeds=min(g.min_seeds for g in inputs.groups),
-                            orders=max(len(g.orders) for g in inputs.groups),
-                            families=max(g.scores["family"].nunique() for g in inputs.groups))  # fmt: skip
-    rows_ = table
-    for column, value in design.items():
-        rows_ = rows_[rows_[column] == value]
-    verdict = rows_["test"].str.startswith(VERDICT_TESTS) | rows_["test"].str.endswith("(Holm family)")
-    rows_ = rows_[verdict].sort_values(["measure", "test"], kind="stable")
-    noises = list(dict.fromkeys(rows_["noise"])) if "noise" in rows_.columns else ["model"]
-    blocks.append(Text(
-        "Measured by simulation from a known truth (seqrob analyze calibrate): on data with no order effect, the share "
-        "of tests rejecting at \u03b1 (type-I error, target 0.04-0.06) and of data sets with any false verdict in a "
-        "Holm family (family-wise, target \u2264 \u03b1); on data with planted effects, the share of intervals holding the "
-        "true difference (coverage, target 0.93-0.97). The noise structures are the mixed model's own and four it does "
-        f"not assume ({', '.join(noises)}). Shown: the verdicts' tests in the simulated design closest to this report's "
-        f"({design['seeds']} seeds per order, {design['orders']} orders, the '{design['families']}' set of families); the "
-        f"full grid has {table[['seeds', 'orders', 'families']].drop_duplicates().shape[0] * len(noises)} designs."))  # fmt: skip
-    rows = []
-    for r in rows_.itertuples():
-        rows.append([str(r.test).replace(" (Holm family)", " (Holm)"), str(r.measure), str(getattr(r, "noise", "model")),
-                     number(r.estimate, 3), number(getattr(r, "mc_se", np.nan), 3), str(getattr(r, "status", "\u2013"))])  # fmt: skip
-    blocks.append(Table(["test", "measure", "noise", "rate", "MC SE", "status"], rows,
-                        caption="**Calibration by simulation** of the tests the verdicts read.",
-                        align=["l", "l", "l", "r", "r", "l"], widths=[2.6, 1.0, 1.1, 0.7, 0.7, 1.6],
-                        font_size=6.5))  # fmt: skip
+    about_methods = table["test"].str.startswith(METHOD_VERDICT_TESTS)
+    shown = [(table[~about_methods], inputs.groups, "order")]
+    if inputs.comparisons and about_methods.any():
+        shown.append((table[about_methods], inputs.comparisons, "method"))
+    for part, groups, factor in shown:
+        if part.empty or not groups:
+            continue
+        design = nearest_design(part, seeds=min(g.min_seeds for g in groups),
+                                orders=max(len(g.orders) for g in groups),
+                                families=max(g.scores["family"].nunique() for g in groups))  # fmt: skip
+        rows_ = part
+        for column, value in design.items():
+            rows_ = rows_[rows_[column] == value]
+        verdict = rows_["test"].str.startswith(VERDICT_TESTS) | rows_["test"].str.endswith("(Holm family)")
+        rows_ = rows_[verdict].sort_values(["measure", "test"], kind="stable")
+        noises = list(dict.fromkeys(rows_["noise"])) if "noise" in rows_.columns else ["model"]
+        what = ("the verdicts' tests of order" if factor == "order" else
+                "the method questions' tests (two simulated methods, every order under each)")  # fmt: skip
+        blocks.append(Text(
+            f"Measured by simulation from a known truth (seqrob analyze calibrate): on data with no {factor} effect, "
+            "the share of tests rejecting at \u03b1 (type-I error, target 0.04-0.06) and of data sets with any false "
+            "verdict in a Holm family (family-wise, target \u2264 \u03b1); on data with planted effects, the share of "
+            "intervals holding the true difference (coverage, target 0.93-0.97). The noise structures are the mixed "
+            f"model's own and others it does not assume ({', '.join(noises)}). Shown: {what} in the simulated design "
+            f"closest to this report's ({design['seeds']} seeds per {factor}, {design['orders']} orders, the "
+            f"'{design['families']}' set of families); the full grid has "
+            f"{part[['seeds', 'orders', 'families']].drop_duplicates().shape[0] * len(noises)} designs."))  # fmt: skip
+        rows = []
+        for r in rows_.itertuples():
+            rows.append([str(r.test).replace(" (Holm family)", " (Holm)"), str(r.measure), str(getattr(r, "noise", "model")),
+                         number(r.estimate, 3), number(getattr(r, "mc_se", np.nan), 3), str(getattr(r, "status", "\u2013"))])  # fmt: skip
+        blocks.append(Table(["test", "measure", "noise", "rate", "MC SE", "status"], rows,
+                            caption=f"**Calibration by simulation** of {what}.",
+                            align=["l", "l", "l", "r", "r", "l"], widths=[2.6, 1.0, 1.1, 0.7, 0.7, 1.6],
+                            font_size=6.5))  # fmt: skip
     return blocks
 
 
