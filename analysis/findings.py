@@ -125,25 +125,37 @@ def build(
     orders = design["orders"]
     for family in [None] + list(families):
         for r in _family_rows(contrasts, family).itertuples():
-            row = {**base, **_tested(r, alpha), "family": family, "question": "score", "comparison": r.term}
-            if row["status"] != FOUND and family in need.index:
-                row.update(seeds_needed=_count(need.loc[family, "seeds_needed"]), effect=effect)
-            rows.append(row)
+            rows.append(_score(base, r, alpha, family, need, effect))
         spread = _family_rows(results[results["test"] == "variance"], family)
         if len(orders) == 2:  # the test over all orders is the pair's test: one finding
             spread = spread[spread["term"] != "order"]
         for r in spread.itertuples():
-            row = {**base, **_tested(r, alpha), "family": family, "question": "spread",
-                   "comparison": ALL_ORDERS if r.term == "order" else r.term}  # fmt: skip
-            threshold = alpha / max(1.0, r.n_corrected) if np.isfinite(r.n_corrected) else alpha
-            if row["status"] != FOUND and floor > threshold:
-                row.update(status=CANNOT_TELL, reason=(
-                    f"with {seeds} seeds the permutation test of spread cannot reach p < {threshold:.3g} (its "
-                    f"smallest possible p is {floor:.3g})"))  # fmt: skip
-            if row["status"] != FOUND and family in need.index and "seeds_needed_variance" in need.columns:
-                row.update(seeds_needed=_count(need.loc[family, "seeds_needed_variance"]), effect=sd_ratio)
-            rows.append(row)
+            rows.append(_spread(base, r, alpha, family, ALL_ORDERS, floor, need, sd_ratio))
     return finding_frame(rows)
+
+
+def _score(base: dict, r, alpha: float, family, need: pd.DataFrame, effect: float) -> dict:
+    """A contrast's score finding, with the seeds power needs where nothing was found."""
+    row = {**base, **_tested(r, alpha), "family": family, "question": "score", "comparison": r.term}
+    if row["status"] != FOUND and family in need.index:
+        row.update(seeds_needed=_count(need.loc[family, "seeds_needed"]), effect=effect)
+    return row
+
+
+def _spread(base: dict, r, alpha: float, family, over_all: str, floor: float, need: pd.DataFrame,
+            sd_ratio: float) -> dict:  # fmt: skip
+    """A permutation variance test's spread finding: ``cannot tell`` when its smallest
+    possible p (``floor``) is above its Holm threshold; seeds power needs where nothing was found."""
+    row = {**base, **_tested(r, alpha), "family": family, "question": "spread",
+           "comparison": over_all if r.term == "order" else r.term}  # fmt: skip
+    threshold = alpha / max(1.0, r.n_corrected) if np.isfinite(r.n_corrected) else alpha
+    if row["status"] != FOUND and floor > threshold:
+        row.update(status=CANNOT_TELL, reason=(
+            f"with {base['seeds']} seeds the permutation test of spread cannot reach p < {threshold:.3g} (its "
+            f"smallest possible p is {floor:.3g})"))  # fmt: skip
+    if row["status"] != FOUND and family in need.index and "seeds_needed_variance" in need.columns:
+        row.update(seeds_needed=_count(need.loc[family, "seeds_needed_variance"]), effect=sd_ratio)
+    return row
 
 
 def build_methods(
@@ -183,23 +195,11 @@ def build_methods(
     floor = _permutation_floor({"seeds_per_order": {m: seeds for m in design["methods"]}, "paired_seeds": True})
     rows: list[dict] = []
     for family in [None] + list(families):
+        method = {**base, "factor": METHOD}
         for r in _family_rows(contrasts, family).itertuples():
-            row = {**base, **_tested(r, alpha), "family": family, "factor": METHOD, "question": "score",
-                   "comparison": r.term}  # fmt: skip
-            if row["status"] != FOUND and family in need.index:
-                row.update(seeds_needed=_count(need.loc[family, "seeds_needed"]), effect=effect)
-            rows.append(row)
+            rows.append(_score(method, r, alpha, family, need, effect))
         for r in _family_rows(results[results["test"] == METHOD_VARIANCE], family).itertuples():
-            row = {**base, **_tested(r, alpha), "family": family, "factor": METHOD, "question": "spread",
-                   "comparison": ALL_METHODS if r.term == "order" else r.term}  # fmt: skip
-            threshold = alpha / max(1.0, r.n_corrected) if np.isfinite(r.n_corrected) else alpha
-            if row["status"] != FOUND and floor > threshold:
-                row.update(status=CANNOT_TELL, reason=(
-                    f"with {seeds} seeds the permutation test of spread cannot reach p < {threshold:.3g} (its "
-                    f"smallest possible p is {floor:.3g})"))  # fmt: skip
-            if row["status"] != FOUND and family in need.index and "seeds_needed_variance" in need.columns:
-                row.update(seeds_needed=_count(need.loc[family, "seeds_needed_variance"]), effect=sd_ratio)
-            rows.append(row)
+            rows.append(_spread(method, r, alpha, family, ALL_METHODS, floor, need, sd_ratio))
         for r in _family_rows(results[results["test"] == ORDER_METHOD_CONTRAST], family).itertuples():
             rows.append({**base, **_tested(r, alpha), "family": family, "factor": ORDER_X_METHOD, "question": "score",
                          "comparison": r.term})  # fmt: skip
